@@ -12,7 +12,8 @@ PACKAGES=(
   libyaml-cpp-dev         # experiments
   nlohmann-json3-dev      # config.json, tokenizer.json, safetensors headers
   libicu-dev              # Unicode categories and NFC for byte-level BPE pre-tokenizers
-  libsentencepiece-dev sentencepiece  # SentencePiece tokenizers, spm_train
+  sentencepiece           # spm_encode (the tokenizer oracle in tests) and spm_train
+  libcli11-dev            # the command line
   catch2                  # tests (Catch2 v2)
   nodejs npm              # real clients used by tests only (llama.cpp, GGUF parser)
 )
