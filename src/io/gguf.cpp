@@ -156,9 +156,43 @@ class Cursor {
   uint64_t pos_ = 0;
 };
 
+// Number of U+FFFD replacement characters (EF BF BD) in the file: the trace a binary file leaves
+// when something decoded it as UTF-8 text and wrote it back.
+size_t count_replacement_chars(const MappedFile& f) {
+  size_t n = 0;
+  const uint8_t* p = f.data();
+  const uint8_t* end = f.data() + f.size();
+  while (p && end - p >= 3) {
+    const void* hit = std::memchr(p, 0xEF, static_cast<size_t>(end - p - 2));
+    if (!hit) break;
+    p = static_cast<const uint8_t*>(hit);
+    if (p[1] == 0xBF && p[2] == 0xBD) {
+      ++n;
+      p += 3;
+    } else {
+      ++p;
+    }
+  }
+  return n;
+}
+
 }  // namespace
 
 GgufReader::GgufReader(const std::string& path) : file_(std::make_shared<MappedFile>(path)) {
+  try {
+    parse();
+  } catch (const Error& e) {
+    // A GGUF can hold U+FFFD legitimately (a token "\uFFFD"), so this is only a hint on failure.
+    const size_t n = count_replacement_chars(*file_);
+    if (n == 0) throw;
+    throw Error(std::string(e.what()) + "; note: the file contains " + std::to_string(n) +
+                " U+FFFD replacement sequences (bytes EF BF BD), the mark of a binary file that was "
+                "decoded and re-encoded as UTF-8 text, which destroys its numbers: get an unmodified copy");
+  }
+}
+
+void GgufReader::parse() {
+  const std::string& path = file_->path();
   const MappedFile& f = *file_;
   Cursor c(f);
 

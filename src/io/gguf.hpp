@@ -96,6 +96,7 @@ class GgufReader {
     uint64_t count = 0;                              // arrays only
     uint64_t offset = 0;  // file offset of the payload (for arrays, of the first element)
   };
+  void parse();  // the constructor's work; throws ptq::Error
   const Value& value(const std::string& key) const;
   [[noreturn]] void fail_key(const std::string& key, const std::string& what) const;
 
