@@ -1,0 +1,57 @@
+// ptq eval: perplexity of a model on a text under the GPTQ or llama.cpp protocol.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "data/text_source.hpp"
+#include "eval/perplexity.hpp"
+#include "io/atomic_file.hpp"
+
+namespace ptq::cli {
+
+void add_eval(CLI::App& app) {
+  struct Args {
+    std::string model, tokenizer, json;
+    std::vector<std::string> texts;
+    eval::PerplexityOptions ppl;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("eval", "Perplexity of a model on text files");
+  cmd->add_option("--model,-m", args->model, "Model: HF directory, llama2.c .bin, .gguf or ptq output")->required();
+  cmd->add_option("--tokenizer,-t", args->tokenizer, "Tokenizer file (default: found beside the model)");
+  cmd->add_option("--text", args->texts, "Text file(s) (.txt, .raw, .jsonl with a 'text' field)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--seqlen,--n-ctx", args->ppl.seqlen, "Window length")->capture_default_str()->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--protocol", args->ppl.protocol, "gptq | llamacpp")->capture_default_str()->check(CLI::IsMember({"gptq", "llamacpp"}));
+  cmd->add_option("--batch", args->ppl.batch, "Windows per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-windows", args->ppl.max_windows, "Evaluate at most this many windows (0 = all)");
+  cmd->add_option("--json", args->json, "Write the results as JSON to this file");
+  cmd->callback([args] {
+    auto lm = load_model(args->model, args->tokenizer);
+    const std::string tok_id = data::tokenizer_fingerprint(lm.tokenizer_path);
+    nlohmann::json out = {{"model", args->model}, {"protocol", args->ppl.protocol}, {"seqlen", args->ppl.seqlen}};
+    std::printf("%-40s %-9s %6s %8s %10s %10s %9s %9s\n", "text", "protocol", "n_ctx", "windows",
+                "tokens", "PPL", "+/-", "tok/s");
+    for (const auto& path : args->texts) {
+      data::TextSourceSpec spec;
+      spec.path = path;
+      const auto ids = data::tokenize_cached(*lm.tokenizer, tok_id, data::read_text(spec), true);
+      const auto r = eval::perplexity(*lm.model, ids, args->ppl);
+      std::printf("%-40s %-9s %6d %8lld %10lld %10.4f %9.4f %9.0f\n",
+                  std::filesystem::path(path).filename().string().c_str(), r.protocol.c_str(),
+                  r.seqlen, static_cast<long long>(r.windows), static_cast<long long>(r.tokens_scored),
+                  r.ppl, r.ppl_stderr, r.tokens_per_second);
+      out["texts"].push_back({{"path", path},
+                              {"ppl", r.ppl},
+                              {"ppl_stderr", r.ppl_stderr},
+                              {"mean_nll", r.mean_nll},
+                              {"nll_stderr", r.nll_stderr},
+                              {"windows", r.windows},
+                              {"tokens_scored", r.tokens_scored},
+                              {"seconds", r.seconds},
+                              {"tokens_per_second", r.tokens_per_second}});
+    }
+    if (!args->json.empty()) io::write_file_atomically(args->json, out.dump(2) + "\n");
+  });
+}
+
+}  // namespace ptq::cli

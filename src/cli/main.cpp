@@ -1,0 +1,37 @@
+// ptq: post-training quantization lab. main() sets threads and dispatches to the subcommands;
+// every ptq::Error is printed as one line and exits 1.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "core/threads.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ptq: post-training quantization of LLaMA-family models"};
+  app.set_version_flag("--version", std::string("ptq ") + PTQ_VERSION + " (" + PTQ_GIT_COMMIT + ")");
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "Threads for LibTorch and OpenBLAS (default: all cores)");
+  app.parse_complete_callback([&] { ptq::set_threads(threads); });
+  ptq::cli::add_generate(app);
+  ptq::cli::add_eval(app);
+  ptq::cli::add_convert(app);
+  ptq::cli::add_inspect(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const ptq::Error& e) {
+    std::cerr << "ptq: error: " << e.what() << std::endl;
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "ptq: internal tensor error: " << e.what_without_backtrace() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "ptq: error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,231 @@
+#include "model/decoder.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "model/architecture.hpp"
+
+namespace ptq::model {
+
+namespace {
+
+// Above this many attention scores per chunk the queries are processed in slices, so a 2048-token
+// window of a 32-head model never materialises all its T x T scores at once.
+constexpr int64_t kMaxScoresPerChunk = int64_t(1) << 25;
+
+void check_shape(const WeightSource& src, const std::string& name, const torch::Tensor& t,
+                 std::vector<int64_t> expected) {
+  if (t.sizes().vec() != expected) {
+    std::string got, want;
+    for (auto d : t.sizes()) got += (got.empty() ? "" : "x") + std::to_string(d);
+    for (auto d : expected) want += (want.empty() ? "" : "x") + std::to_string(d);
+    fail(src.path(), "tensor " + name + " has shape " + got + ", the config implies " + want);
+  }
+}
+
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos,
+                           const torch::Tensor& sin) {
+  // x [B, T, heads, hd]; cos/sin [T, hd/2] broadcast over batch and heads.
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
+}
+
+torch::Tensor linear(const LayerWeights& w, const std::string& name, torch::Tensor x,
+                     const LayerRun& run) {
+  if (run.hook && *run.hook) (*run.hook)(layer_prefix(w.index) + name, x);
+  return torch::nn::functional::linear(x, w.weight(name), w.bias_or_undefined(name));
+}
+
+}  // namespace
+
+const torch::Tensor& LayerWeights::weight(const std::string& linear_name) const {
+  auto it = linear.find(linear_name);
+  if (it == linear.end()) fail(layer_prefix(index) + linear_name, "weight not loaded");
+  return it->second;
+}
+
+torch::Tensor LayerWeights::bias_or_undefined(const std::string& linear_name) const {
+  auto it = bias.find(linear_name);
+  return it == bias.end() ? torch::Tensor() : it->second;
+}
+
+RotaryTable::RotaryTable(int hd, int max_positions, double th) : head_dim(hd), theta(th) {
+  ensure(max_positions);
+}
+
+void RotaryTable::ensure(int positions) {
+  if (cos.defined() && cos.size(0) >= positions) return;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  auto inv_freq = torch::pow(theta, -torch::arange(0, head_dim, 2, opts) / double(head_dim));
+  auto pos = torch::arange(0, positions, opts);
+  auto angles = torch::outer(pos, inv_freq);
+  cos = torch::cos(angles).to(torch::kFloat32);
+  sin = torch::sin(angles).to(torch::kFloat32);
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  auto var = x.pow(2).mean(-1, /*keepdim=*/true);
+  return x * torch::rsqrt(var + eps) * weight;
+}
+
+torch::Tensor decoder_layer_forward(const ModelConfig& cfg, const LayerWeights& w, RotaryTable& rope,
+                                    const torch::Tensor& x, const LayerRun& run) {
+  torch::NoGradGuard no_grad;
+  const int64_t B = x.size(0), T = x.size(1);
+  const int64_t H = cfg.num_heads, KVH = cfg.num_kv_heads, hd = cfg.head_dim, G = H / KVH;
+
+  // Attention.
+  auto h = rms_norm(x, w.input_norm, cfg.rms_norm_eps);
+  auto q = linear(w, "self_attn.q_proj", h, run).view({B, T, H, hd});
+  auto k = linear(w, "self_attn.k_proj", h, run).view({B, T, KVH, hd});
+  auto v = linear(w, "self_attn.v_proj", h, run).view({B, T, KVH, hd});
+  const int64_t pos0 = run.pos_offset;
+  rope.ensure(static_cast<int>(pos0 + T));
+  auto cos = rope.cos.narrow(0, pos0, T), sin = rope.sin.narrow(0, pos0, T);
+  q = apply_rotary(q, cos, sin);
+  k = apply_rotary(k, cos, sin);
+  if (run.cache) {
+    auto& ck = run.cache->k[w.index];
+    auto& cv = run.cache->v[w.index];
+    ck = ck.defined() ? torch::cat({ck, k}, 1) : k;
+    cv = cv.defined() ? torch::cat({cv, v}, 1) : v;
+    k = ck;
+    v = cv;
+  }
+  const int64_t S = k.size(1);  // keys: cached positions + this call's
+  // Grouped-query attention without repeating K/V: queries as [B, KVH, G, T, hd] against
+  // keys [B, KVH, 1, S, hd]; head h reads kv head h / G, as Hugging Face's repeat_kv does.
+  auto qg = q.view({B, T, KVH, G, hd}).permute({0, 2, 3, 1, 4});
+  auto kt = k.permute({0, 2, 3, 1}).unsqueeze(2);  // [B, KVH, 1, hd, S]
+  auto vg = v.permute({0, 2, 1, 3}).unsqueeze(2);  // [B, KVH, 1, S, hd]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const int64_t chunk = std::max<int64_t>(1, kMaxScoresPerChunk / std::max<int64_t>(1, B * H * S));
+  std::vector<torch::Tensor> outs;
+  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+    const int64_t tn = std::min(chunk, T - t0);
+    auto scores = torch::matmul(qg.narrow(3, t0, tn), kt).mul_(scale);  // [B, KVH, G, tn, S]
+    // Causal mask: query at absolute position pos0 + t sees keys at positions <= pos0 + t.
+    auto qpos = torch::arange(pos0 + t0, pos0 + t0 + tn, torch::kInt64).unsqueeze(1);
+    auto kpos = torch::arange(0, S, torch::kInt64).unsqueeze(0);
+    auto masked = kpos > qpos;  // [tn, S]
+    scores.masked_fill_(masked, -std::numeric_limits<float>::infinity());
+    outs.push_back(torch::matmul(torch::softmax(scores, -1), vg));  // [B, KVH, G, tn, hd]
+  }
+  auto attn = (outs.size() == 1 ? outs[0] : torch::cat(outs, 3))
+                  .permute({0, 3, 1, 2, 4})
+                  .reshape({B, T, H * hd});
+  auto x1 = x + linear(w, "self_attn.o_proj", attn, run);
+
+  // SwiGLU MLP.
+  auto m = rms_norm(x1, w.post_norm, cfg.rms_norm_eps);
+  auto gate = linear(w, "mlp.gate_proj", m, run);
+  auto up = linear(w, "mlp.up_proj", m, run);
+  auto act = torch::silu(gate).mul_(up);
+  return x1 + linear(w, "mlp.down_proj", act, run);
+}
+
+Model::Model(std::shared_ptr<WeightSource> source)
+    : source_(std::move(source)),
+      cfg_(source_->config()),
+      rope_(cfg_.head_dim, std::min(cfg_.max_position_embeddings, 4096), cfg_.rope_theta) {
+  cfg_.validate(source_->path());
+  const int64_t V = cfg_.vocab_size, D = cfg_.hidden_size;
+  embed_ = source_->load("model.embed_tokens.weight");
+  check_shape(*source_, "model.embed_tokens.weight", embed_, {V, D});
+  final_norm_ = source_->load("model.norm.weight");
+  check_shape(*source_, "model.norm.weight", final_norm_, {D});
+  if (source_->has("lm_head.weight")) {
+    lm_head_ = source_->load("lm_head.weight");
+    check_shape(*source_, "lm_head.weight", lm_head_, {V, D});
+  } else if (cfg_.tie_word_embeddings) {
+    lm_head_ = embed_;
+  } else {
+    fail(source_->path(), "lm_head.weight is missing and tie_word_embeddings is false");
+  }
+}
+
+LayerWeights Model::load_layer(int i) const {
+  if (i < 0 || i >= cfg_.num_layers) {
+    fail(source_->path(), "layer " + std::to_string(i) + " out of range");
+  }
+  const std::string p = layer_prefix(i);
+  const int64_t D = cfg_.hidden_size, F = cfg_.intermediate_size;
+  const int64_t qd = int64_t(cfg_.num_heads) * cfg_.head_dim;
+  const int64_t kvd = int64_t(cfg_.num_kv_heads) * cfg_.head_dim;
+  const std::map<std::string, std::vector<int64_t>> shapes = {
+      {"self_attn.q_proj", {qd, D}},  {"self_attn.k_proj", {kvd, D}}, {"self_attn.v_proj", {kvd, D}},
+      {"self_attn.o_proj", {D, qd}},  {"mlp.gate_proj", {F, D}},      {"mlp.up_proj", {F, D}},
+      {"mlp.down_proj", {D, F}},
+  };
+  LayerWeights w;
+  w.index = i;
+  auto load = [&](const std::string& name, std::vector<int64_t> shape) {
+    const std::string full = p + name;
+    if (!source_->has(full)) fail(source_->path(), "missing tensor " + full);
+    auto t = source_->load(full);
+    check_shape(*source_, full, t, shape);
+    return t;
+  };
+  w.input_norm = load("input_layernorm.weight", {D});
+  w.post_norm = load("post_attention_layernorm.weight", {D});
+  for (const auto& spec : block_linears()) {
+    w.linear[spec.name] = load(std::string(spec.name) + ".weight", shapes.at(spec.name));
+    const std::string bias = p + spec.name + ".bias";
+    if (source_->has(bias)) w.bias[spec.name] = load(std::string(spec.name) + ".bias", {shapes.at(spec.name)[0]});
+  }
+  return w;
+}
+
+void Model::make_resident() {
+  if (!resident_.empty()) return;
+  for (int i = 0; i < cfg_.num_layers; ++i) resident_.push_back(load_layer(i));
+}
+
+LayerWeights Model::layer(int i) const {
+  if (!resident_.empty()) return resident_.at(i);
+  return load_layer(i);
+}
+
+void Model::set_layer(int i, LayerWeights w) {
+  make_resident();
+  resident_.at(i) = std::move(w);
+}
+
+torch::Tensor Model::embed(const torch::Tensor& tokens) const {
+  auto mx = tokens.max().item<int64_t>(), mn = tokens.min().item<int64_t>();
+  if (mn < 0 || mx >= cfg_.vocab_size) {
+    fail(source_->path(), "token id " + std::to_string(mn < 0 ? mn : mx) + " outside the vocabulary of " +
+                              std::to_string(cfg_.vocab_size));
+  }
+  return torch::embedding(embed_, tokens);
+}
+
+torch::Tensor Model::head(const torch::Tensor& hidden) const {
+  torch::NoGradGuard no_grad;
+  return torch::nn::functional::linear(rms_norm(hidden, final_norm_, cfg_.rms_norm_eps), lm_head_);
+}
+
+torch::Tensor Model::run_layer(int i, const torch::Tensor& x, const LayerRun& run) {
+  if (!resident_.empty()) return decoder_layer_forward(cfg_, resident_.at(i), rope_, x, run);
+  return decoder_layer_forward(cfg_, load_layer(i), rope_, x, run);
+}
+
+torch::Tensor Model::forward(const torch::Tensor& tokens, KVCache* cache,
+                             const LinearInputHook* hook) {
+  torch::NoGradGuard no_grad;
+  LayerRun run;
+  run.cache = cache;
+  run.hook = hook;
+  if (cache) {
+    run.pos_offset = cache->length();
+    cache->k.resize(cfg_.num_layers);
+    cache->v.resize(cfg_.num_layers);
+  }
+  auto x = embed(tokens);
+  for (int i = 0; i < cfg_.num_layers; ++i) x = run_layer(i, x, run);
+  return head(x);
+}
+
+}  // namespace ptq::model

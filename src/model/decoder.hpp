@@ -1,0 +1,91 @@
+// The LLaMA-family decoder in LibTorch, fp32 compute: token embedding, RMSNorm, rotary embeddings
+// (rotate-half layout), grouped-query causal attention, SwiGLU MLP, final norm, tied or untied head,
+// optional q/k/v biases. Each decoder layer can run on its own on given hidden states, so calibration
+// and quantization stream through the model one layer at a time.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.hpp"
+#include "model/weight_source.hpp"
+
+namespace ptq::model {
+
+// Called with a linear layer's full name (model.layers.3.self_attn.q_proj) and its input [B, T, in]
+// just before the product. It may replace the input (activation fake-quantization).
+using LinearInputHook = std::function<void(const std::string& name, torch::Tensor& input)>;
+
+struct LayerWeights {
+  int index = 0;
+  torch::Tensor input_norm, post_norm;
+  std::map<std::string, torch::Tensor> linear;  // "self_attn.q_proj" -> weight [out, in]
+  std::map<std::string, torch::Tensor> bias;    // present only for layers that have one
+
+  const torch::Tensor& weight(const std::string& linear_name) const;
+  torch::Tensor bias_or_undefined(const std::string& linear_name) const;
+};
+
+// Cos/sin tables for rotary embeddings, [max_pos, head_dim/2], computed in double.
+struct RotaryTable {
+  torch::Tensor cos, sin;
+  RotaryTable(int head_dim, int max_positions, double theta);
+  void ensure(int positions);  // grows the table when a longer sequence comes
+  int head_dim;
+  double theta;
+};
+
+// Keys and values of the positions seen so far, per layer, for incremental decoding.
+struct KVCache {
+  std::vector<torch::Tensor> k, v;  // per layer: [B, S, kv_heads, head_dim]
+  int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(1); }
+};
+
+struct LayerRun {
+  int64_t pos_offset = 0;             // absolute position of the first input token
+  KVCache* cache = nullptr;           // appended to when present
+  const LinearInputHook* hook = nullptr;
+};
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+// One decoder layer: x [B, T, hidden] -> [B, T, hidden].
+torch::Tensor decoder_layer_forward(const ModelConfig& cfg, const LayerWeights& w, RotaryTable& rope,
+                                    const torch::Tensor& x, const LayerRun& run);
+
+class Model {
+ public:
+  explicit Model(std::shared_ptr<WeightSource> source);
+
+  const ModelConfig& config() const { return cfg_; }
+  const WeightSource& source() const { return *source_; }
+
+  // Materialises layer i's weights from the source (a fresh copy, not cached).
+  LayerWeights load_layer(int i) const;
+  // Keeps every layer in memory (for evaluation and generation of models that fit).
+  void make_resident();
+  // The layer's weights: resident ones, else loaded now.
+  LayerWeights layer(int i) const;
+  // Replaces a resident layer's weights (quantized weights for evaluation).
+  void set_layer(int i, LayerWeights w);
+
+  torch::Tensor embed(const torch::Tensor& tokens) const;        // [B, T] int64 -> [B, T, D]
+  torch::Tensor head(const torch::Tensor& hidden) const;         // final norm + lm head -> logits
+  torch::Tensor run_layer(int i, const torch::Tensor& x, const LayerRun& run);
+  // Whole model: tokens [B, T] -> logits [B, T, vocab].
+  torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache = nullptr,
+                        const LinearInputHook* hook = nullptr);
+
+ private:
+  std::shared_ptr<WeightSource> source_;
+  ModelConfig cfg_;
+  RotaryTable rope_;
+  torch::Tensor embed_, final_norm_, lm_head_;
+  std::vector<LayerWeights> resident_;
+};
+
+}  // namespace ptq::model
