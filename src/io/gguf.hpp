@@ -86,7 +86,8 @@ class GgufReader {
   // The raw stored bytes of a tensor, inside the mapping (valid while this reader lives).
   const uint8_t* tensor_data(const std::string& name) const;
   // An owned fp32 tensor in row-major shape(): F32, F16, BF16, F64, I8/I16/I32 and the 32-block
-  // quantized types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 are supported; others throw naming the type.
+  // quantized types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants Q4_K, Q5_K, Q6_K are supported;
+  // others (Q2_K, Q3_K, IQ*, ...) throw naming the type.
   torch::Tensor load_f32(const std::string& name) const;
 
  private:

@@ -1,7 +1,8 @@
 // A llama-architecture GGUF model (as written by llama.cpp's converters and llama-quantize) as a
 // WeightSource: the config from the llama.* metadata, tensors under Hugging Face names, q/k rows
 // moved back from llama.cpp's interleaved rotary layout to Hugging Face's rotate-half layout, and
-// every supported storage type (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) dequantized to fp32.
+// every supported storage type (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)
+// dequantized to fp32.
 #pragma once
 #include <map>
 #include <memory>

@@ -65,6 +65,9 @@ bool ggml_can_dequantize(uint32_t type) {
     case GgmlType::Q5_0:
     case GgmlType::Q5_1:
     case GgmlType::Q8_0:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
       return true;
     default:
       return false;
@@ -151,6 +154,76 @@ void deq_q8_0(const uint8_t* b, float* y, const float* h) {
   for (int j = 0; j < 32; ++j) y[j] = static_cast<float>(qs[j]) * d;
 }
 
+// K-quants: super-blocks of 256 weights in 8 sub-blocks of 32 (Q4_K, Q5_K) or 16 of 16 (Q6_K).
+// Q4_K/Q5_K pack 8 six-bit scales and 8 six-bit mins into 12 bytes: sub-blocks 0-3 use the low
+// 6 bits of bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 take their low 4 bits from the
+// nibbles of bytes 8-11 and their top 2 bits from the top bits of bytes 0-3 (scales), 4-7 (mins).
+inline void k4_scale_min(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+// Q4_K: d, dmin, scales[12], qs[128]. Each 64 weights share 32 bytes: the first 32 weights are the
+// low nibbles, the next 32 the high nibbles. Value = d*sc*q - dmin*m.
+void deq_q4_k(const uint8_t* b, float* y, const float* h) {
+  const float d = h[rd16(b)], dmin = h[rd16(b + 2)];
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  for (int j = 0; j < 8; j += 2, q += 32, y += 64) {
+    int sc0, m0, sc1, m1;
+    k4_scale_min(j, scales, &sc0, &m0);
+    k4_scale_min(j + 1, scales, &sc1, &m1);
+    const float d0 = d * sc0, o0 = dmin * m0, d1 = d * sc1, o1 = dmin * m1;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = d0 * (q[l] & 0x0f) - o0;
+      y[l + 32] = d1 * (q[l] >> 4) - o1;
+    }
+  }
+}
+// Q5_K: d, dmin, scales[12], qh[32], qs[128]: Q4_K plus a fifth bit per weight; for the pair of
+// sub-blocks (2p, 2p+1) the bits are bit 2p and bit 2p+1 of qh[l].
+void deq_q5_k(const uint8_t* b, float* y, const float* h) {
+  const float d = h[rd16(b)], dmin = h[rd16(b + 2)];
+  const uint8_t* scales = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* q = b + 48;
+  for (int j = 0; j < 8; j += 2, q += 32, y += 64) {
+    int sc0, m0, sc1, m1;
+    k4_scale_min(j, scales, &sc0, &m0);
+    k4_scale_min(j + 1, scales, &sc1, &m1);
+    const float d0 = d * sc0, o0 = dmin * m0, d1 = d * sc1, o1 = dmin * m1;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = d0 * ((q[l] & 0x0f) | (((qh[l] >> j) & 1) << 4)) - o0;
+      y[l + 32] = d1 * ((q[l] >> 4) | (((qh[l] >> (j + 1)) & 1) << 4)) - o1;
+    }
+  }
+}
+// Q6_K: ql[128], qh[64], scales[16] (int8), d. Per 128 weights: 64 bytes of low nibbles, 32 bytes
+// of 2-bit high parts, 8 scales (one per 16 weights). Value = d * scale * (q - 32).
+void deq_q6_k(const uint8_t* b, float* y, const float* h) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = h[rd16(b + 208)];
+  for (int n = 0; n < 2; ++n, y += 128, ql += 64, qh += 32, sc += 8) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = ((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l] = d * sc[is] * q1;
+      y[l + 32] = d * sc[is + 2] * q2;
+      y[l + 64] = d * sc[is + 4] * q3;
+      y[l + 96] = d * sc[is + 6] * q4;
+    }
+  }
+}
+
 }  // namespace
 
 float fp16_to_f32(uint16_t h) { return half_table().v[h]; }
@@ -188,6 +261,9 @@ void ggml_dequantize_row(uint32_t type, const uint8_t* src, float* dst, int64_t 
     case GgmlType::Q5_0: block = deq_q5_0; break;
     case GgmlType::Q5_1: block = deq_q5_1; break;
     case GgmlType::Q8_0: block = deq_q8_0; break;
+    case GgmlType::Q4_K: block = deq_q4_k; break;
+    case GgmlType::Q5_K: block = deq_q5_k; break;
+    case GgmlType::Q6_K: block = deq_q6_k; break;
     default:
       fail("ggml_dequantize_row", "cannot dequantize type " + ggml_type_name(type));
   }

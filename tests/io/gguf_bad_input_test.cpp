@@ -308,11 +308,98 @@ TEST_CASE("gguf: 32-block quantized types dequantize to hand-computed values", "
   {
     Bytes f;
     f.raw("GGUF").u32(3).u64(1).u64(0);
-    f.str("k").u32(1).u64(256).u32(14).u64(0);  // Q6_K: 210 bytes per 256
-    f.pad_to(32).raw(std::string(210, '\0')).pad_to(32);
-    const std::string p = write_case("q6k", f.b);
+    f.str("k").u32(1).u64(256).u32(10).u64(0);  // Q2_K: 84 bytes per 256
+    f.pad_to(32).raw(std::string(84, '\0')).pad_to(32);
+    const std::string p = write_case("q2k", f.b);
     GgufReader r(p);
-    CHECK(r.tensor("k").nbytes == 210);
-    REQUIRE_PTQ_ERROR(r.load_f32("k"), p.c_str(), "tensor 'k' has type Q6_K");
+    CHECK(r.tensor("k").nbytes == 84);
+    REQUIRE_PTQ_ERROR(r.load_f32("k"), p.c_str(), "tensor 'k' has type Q2_K");
+  }
+}
+
+namespace {
+
+std::string one_superblock_file(const std::string& name, uint32_t type, const std::string& block) {
+  Bytes f;
+  f.raw("GGUF").u32(3).u64(1).u64(0);
+  f.str("q").u32(1).u64(256).u32(type).u64(0);
+  f.pad_to(32).raw(block).pad_to(32);
+  return write_case(name, f.b);
+}
+
+// Q4_K/Q5_K scale bytes for sub-block scales sc[s] = s + 1 and mins m[s] = s (all below 16, so
+// the top-2-bit fields stay zero): bytes 0-3 scales 0-3, 4-7 mins 0-3, 8-11 scale|min<<4 of 4-7.
+std::string k4_scales() {
+  std::string b(12, '\0');
+  for (int s = 0; s < 4; ++s) {
+    b[s] = static_cast<char>(s + 1);
+    b[4 + s] = static_cast<char>(s);
+    b[8 + s] = static_cast<char>((s + 5) | ((s + 4) << 4));
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("gguf: K-quant super-blocks dequantize to hand-computed values", "[gguf]") {
+  // qs: chunk c (64 weights) stores weight l in the low nibble and weight 32+l in the high one.
+  std::string qs(128, '\0');
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) qs[32 * c + l] = static_cast<char>((l & 15) | (((l + c) & 15) << 4));
+  }
+  auto q4_value = [](int i) {  // expected Q4_K weight i with d = 1, dmin = 0.5
+    const int c = i / 64, l = i % 32, s = i / 32;
+    const int q = (i % 64) < 32 ? (l & 15) : ((l + c) & 15);
+    return 1.0f * (s + 1) * q - 0.5f * s;
+  };
+  Bytes q4;
+  q4.put<uint16_t>(0x3C00).put<uint16_t>(0x3800).raw(k4_scales()).raw(qs);
+  REQUIRE(q4.size() == 144);
+  torch::Tensor t4 = GgufReader(one_superblock_file("q4k", 12, q4.b)).load_f32("q");
+  for (int i = 0; i < 256; ++i) {
+    INFO("weight " << i);
+    CHECK(t4[i].item<float>() == q4_value(i));
+  }
+
+  // Q5_K: the same plus a fifth bit: bit s of qh[l] for sub-block s.
+  std::string qh(32, '\0');
+  for (int l = 0; l < 32; ++l) qh[l] = static_cast<char>((l * 37) & 0xff);
+  Bytes q5;
+  q5.put<uint16_t>(0x3C00).put<uint16_t>(0x3800).raw(k4_scales()).raw(qh).raw(qs);
+  REQUIRE(q5.size() == 176);
+  torch::Tensor t5 = GgufReader(one_superblock_file("q5k", 13, q5.b)).load_f32("q");
+  for (int i = 0; i < 256; ++i) {
+    INFO("weight " << i);
+    const int s = i / 32, l = i % 32;
+    const int bit = (static_cast<uint8_t>(qh[l]) >> s) & 1;
+    CHECK(t5[i].item<float>() == q4_value(i) + 1.0f * (s + 1) * 16 * bit);
+  }
+  // With no fifth bits, Q5_K equals Q4_K.
+  Bytes q5z;
+  q5z.put<uint16_t>(0x3C00).put<uint16_t>(0x3800).raw(k4_scales()).raw(std::string(32, '\0')).raw(qs);
+  CHECK(torch::equal(GgufReader(one_superblock_file("q5kz", 13, q5z.b)).load_f32("q"), t4));
+
+  // Q6_K: ql[128], qh[64], int8 scales[16], d. In each half n of 128 weights, weight 32*k + l
+  // (k = 0..3) takes its low 4 bits from ql[64n + l + 32*(k%2)] (low nibble for k < 2, high for
+  // k >= 2), its high 2 bits from bits 2k..2k+1 of qh[32n + l], scale sc[8n + l/16 + 2k].
+  std::string ql(128, '\0'), qh6(64, '\0'), sc(16, '\0');
+  for (int k = 0; k < 128; ++k) ql[k] = static_cast<char>((k * 29 + 3) & 0xff);
+  for (int k = 0; k < 64; ++k) qh6[k] = static_cast<char>((k * 53 + 7) & 0xff);
+  for (int k = 0; k < 16; ++k) sc[k] = static_cast<char>(k - 8);
+  Bytes q6;
+  q6.raw(ql).raw(qh6).raw(sc).put<uint16_t>(0x3800);  // d = 0.5
+  REQUIRE(q6.size() == 210);
+  torch::Tensor t6 = GgufReader(one_superblock_file("q6k", 14, q6.b)).load_f32("q");
+  for (int n = 0; n < 2; ++n) {
+    for (int k = 0; k < 4; ++k) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t lo_byte = static_cast<uint8_t>(ql[64 * n + l + 32 * (k % 2)]);
+        const int lo = k < 2 ? (lo_byte & 15) : (lo_byte >> 4);
+        const int hi = (static_cast<uint8_t>(qh6[32 * n + l]) >> (2 * k)) & 3;
+        const int scale = static_cast<int8_t>(sc[8 * n + l / 16 + 2 * k]);
+        INFO("half " << n << " quarter " << k << " weight " << l);
+        CHECK(t6[128 * n + 32 * k + l].item<float>() == 0.5f * scale * ((lo | (hi << 4)) - 32));
+      }
+    }
   }
 }

@@ -2,6 +2,8 @@
 // and one clean error per kind of malformed file.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/byte_builder.hpp"
@@ -220,4 +222,27 @@ TEST_CASE("safetensors: every truncation of a valid file is one clean error", "[
     ptq::test::write_bytes(p, full.substr(0, n));
     REQUIRE_PTQ_ERROR(SafetensorsReader(p), p.c_str());
   }
+}
+
+TEST_CASE("safetensors: write and load throughput", "[safetensors][timing]") {
+  const std::string dir = ptq::test::scratch_dir("st_speed");
+  torch::manual_seed(5);
+  const torch::Tensor big = torch::randn({4096, 4096}).to(torch::kBFloat16);  // 32 MB
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::time_point a) {
+    return std::chrono::duration<double, std::milli>(clock::now() - a).count();
+  };
+  auto t0 = clock::now();
+  SafetensorsWriter w;
+  w.add("big", big);
+  w.write(dir + "/big.safetensors");
+  const double write_ms = ms(t0);
+  t0 = clock::now();
+  SafetensorsReader r(dir + "/big.safetensors");
+  torch::Tensor f = r.load_f32("big");
+  const double load_ms = ms(t0);
+  WARN("32 MB bf16: write " << write_ms << " ms (incl. fsync), open + load_f32 (to 64 MB fp32) "
+                             << load_ms << " ms");
+  CHECK(torch::equal(f, big.to(torch::kFloat32)));
+  CHECK(load_ms < 2000);
 }
