@@ -304,7 +304,13 @@ void GgufReader::parse() {
       fail(path, tw + " has rows of " + std::to_string(ti.dims[0]) + " weights, not a multiple of " +
                      ti.type_name + "'s block size " + std::to_string(tt.block_size));
     }
-    ti.nbytes = static_cast<uint64_t>(numel) / tt.block_size * tt.type_size;
+    // Checked before multiplying: numel < 2^62 times an 8-byte type could wrap around 2^64.
+    const uint64_t blocks = static_cast<uint64_t>(numel) / tt.block_size;
+    if (blocks > f.size() / tt.type_size) {
+      fail(path, tw + " needs " + std::to_string(blocks) + " blocks of " + std::to_string(tt.type_size) +
+                     " bytes, which cannot fit in the file of " + std::to_string(f.size()) + " bytes");
+    }
+    ti.nbytes = blocks * tt.type_size;
     ti.offset = c.u64(tw + " offset");  // relative to the data section for now
     if (ti.offset % alignment_ != 0) {
       fail(path, tw + " data offset " + std::to_string(ti.offset) + " is not a multiple of the alignment " +

@@ -141,10 +141,11 @@ SafetensorsReader::SafetensorsReader(const std::string& path)
                      " bytes (truncated file?)");
     }
     ti.nbytes = end - begin;
-    if (ti.nbytes != numel * item) {
-      fail(path, tw + ": dtype " + ti.dtype + " and shape " + sh->dump() + " need " +
-                     std::to_string(numel * item) + " bytes but data_offsets span " +
-                     std::to_string(ti.nbytes));
+    // numel < 2^62 times an 8-byte item could wrap around 2^64: compare without multiplying first.
+    if (numel > ti.nbytes / item || numel * item != ti.nbytes) {
+      const std::string need = numel > UINT64_MAX / item ? "more than 2^64" : std::to_string(numel * item);
+      fail(path, tw + ": dtype " + ti.dtype + " and shape " + sh->dump() + " need " + need +
+                     " bytes but data_offsets span " + std::to_string(ti.nbytes));
     }
     ti.offset = data_start + begin;
     index_.emplace(name, std::move(ti));

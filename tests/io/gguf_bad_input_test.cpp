@@ -205,7 +205,15 @@ TEST_CASE("gguf: corrupted headers give one error naming the problem", "[gguf][b
     Tweak t;
     t.a_dim0 = 1 << 20;  // 4 MB of F32 in a file of a few hundred bytes
     auto [p, f] = open("dims_vs_file", t);
-    REQUIRE_PTQ_ERROR(f(), p.c_str(), "tensor 'a' data", "outside the file");
+    REQUIRE_PTQ_ERROR(f(), p.c_str(), "tensor 'a' needs 2097152 blocks of 4 bytes, which cannot fit in the file");
+  }
+  {
+    Tweak t;
+    t.a_type = 28;  // F64: 2^31 x 2^30 weights = 2^64 bytes, which would wrap to 0 if multiplied
+    t.a_dim0 = uint64_t(1) << 31;
+    t.a_dim1 = uint64_t(1) << 30;
+    auto [p, f] = open("f64_wrap", t);
+    REQUIRE_PTQ_ERROR(f(), p.c_str(), "tensor 'a' needs 2305843009213693952 blocks of 8 bytes");
   }
   {
     Tweak t;

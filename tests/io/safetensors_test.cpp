@@ -165,6 +165,9 @@ TEST_CASE("safetensors: malformed files give one error naming the file and probl
       {"absurd_shape",
        st_bytes(R"({"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}})", ok_data),
        {"tensor 'a': absurd shape"}},
+      {"wrapping_shape",  // 2^61 F64 elements = 2^64 bytes, which would wrap to 0
+       st_bytes(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}})", ""),
+       {"tensor 'a': dtype F64 and shape [2305843009213693952] need more than 2^64 bytes but data_offsets span 0"}},
       {"no_offsets", st_bytes(R"({"a":{"dtype":"F32","shape":[2]}})", ok_data),
        {"tensor 'a': data_offsets must be [begin, end]"}},
       {"offsets_reversed", st_bytes(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", ok_data),
