@@ -41,7 +41,10 @@ class RandomWeights : public model::WeightSource {
   explicit RandomWeights(model::ModelConfig c) : cfg_(c) {}
   const model::ModelConfig& config() const override { return cfg_; }
   std::vector<model::TensorInfo> tensors() const override { return {}; }
-  bool has(const std::string& name) const override { return name != "lm_head.weight" || !cfg_.tie_word_embeddings; }
+  bool has(const std::string& name) const override {
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) return false;
+    return name != "lm_head.weight" || !cfg_.tie_word_embeddings;
+  }
   torch::Tensor load(const std::string& name) const override {
     const int64_t D = cfg_.hidden_size, F = cfg_.intermediate_size, V = cfg_.vocab_size;
     const int64_t q = int64_t(cfg_.num_heads) * cfg_.head_dim, kv = int64_t(cfg_.num_kv_heads) * cfg_.head_dim;
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
   }
   threads = set_threads(threads);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   torch::manual_seed(0);
   torch::NoGradGuard no_grad;
   std::printf("threads %d\n", threads);

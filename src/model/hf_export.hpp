@@ -1,0 +1,16 @@
+// Writes any model ptq reads as a Hugging Face directory: config.json, model.safetensors (Hugging
+// Face names and rotate-half layout, as the WeightSource presents them), tokenizer files and
+// tokenizer_config.json. Files are written atomically.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+#include "model/weight_source.hpp"
+
+namespace ptq::model {
+
+void write_hf_directory(const WeightSource& src, const std::string& tokenizer_path,
+                        const std::string& out_dir, torch::ScalarType dtype = torch::kFloat32);
+
+}  // namespace ptq::model
