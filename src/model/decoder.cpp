@@ -4,14 +4,11 @@
 
 #include "core/error.hpp"
 #include "model/architecture.hpp"
+#include "model/attention.hpp"
 
 namespace ptq::model {
 
 namespace {
-
-// Above this many attention scores per chunk the queries are processed in slices, so a 2048-token
-// window of a 32-head model never materialises all its T x T scores at once.
-constexpr int64_t kMaxScoresPerChunk = int64_t(1) << 25;
 
 void check_shape(const WeightSource& src, const std::string& name, const torch::Tensor& t,
                  std::vector<int64_t> expected) {
@@ -74,7 +71,7 @@ torch::Tensor decoder_layer_forward(const ModelConfig& cfg, const LayerWeights& 
                                     const torch::Tensor& x, const LayerRun& run) {
   torch::NoGradGuard no_grad;
   const int64_t B = x.size(0), T = x.size(1);
-  const int64_t H = cfg.num_heads, KVH = cfg.num_kv_heads, hd = cfg.head_dim, G = H / KVH;
+  const int64_t H = cfg.num_heads, KVH = cfg.num_kv_heads, hd = cfg.head_dim;
 
   // Attention.
   auto h = rms_norm(x, w.input_norm, cfg.rms_norm_eps);
@@ -94,28 +91,7 @@ torch::Tensor decoder_layer_forward(const ModelConfig& cfg, const LayerWeights& 
     k = ck;
     v = cv;
   }
-  const int64_t S = k.size(1);  // keys: cached positions + this call's
-  // Grouped-query attention without repeating K/V: queries as [B, KVH, G, T, hd] against
-  // keys [B, KVH, 1, S, hd]; head h reads kv head h / G, as Hugging Face's repeat_kv does.
-  auto qg = q.view({B, T, KVH, G, hd}).permute({0, 2, 3, 1, 4});
-  auto kt = k.permute({0, 2, 3, 1}).unsqueeze(2);  // [B, KVH, 1, hd, S]
-  auto vg = v.permute({0, 2, 1, 3}).unsqueeze(2);  // [B, KVH, 1, S, hd]
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  const int64_t chunk = std::max<int64_t>(1, kMaxScoresPerChunk / std::max<int64_t>(1, B * H * S));
-  std::vector<torch::Tensor> outs;
-  for (int64_t t0 = 0; t0 < T; t0 += chunk) {
-    const int64_t tn = std::min(chunk, T - t0);
-    auto scores = torch::matmul(qg.narrow(3, t0, tn), kt).mul_(scale);  // [B, KVH, G, tn, S]
-    // Causal mask: query at absolute position pos0 + t sees keys at positions <= pos0 + t.
-    auto qpos = torch::arange(pos0 + t0, pos0 + t0 + tn, torch::kInt64).unsqueeze(1);
-    auto kpos = torch::arange(0, S, torch::kInt64).unsqueeze(0);
-    auto masked = kpos > qpos;  // [tn, S]
-    scores.masked_fill_(masked, -std::numeric_limits<float>::infinity());
-    outs.push_back(torch::matmul(torch::softmax(scores, -1), vg));  // [B, KVH, G, tn, hd]
-  }
-  auto attn = (outs.size() == 1 ? outs[0] : torch::cat(outs, 3))
-                  .permute({0, 3, 1, 2, 4})
-                  .reshape({B, T, H * hd});
+  auto attn = causal_attention(q, k, v, pos0);
   auto x1 = x + linear(w, "self_attn.o_proj", attn, run);
 
   // SwiGLU MLP.
