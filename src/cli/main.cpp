@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_eval(app);
   ptq::cli::add_convert(app);
   ptq::cli::add_inspect(app);
+  ptq::cli::add_run(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

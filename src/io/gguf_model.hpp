@@ -9,6 +9,7 @@
 #include <string>
 
 #include "io/gguf.hpp"
+#include "io/rotary_layout.hpp"
 #include "model/weight_source.hpp"
 
 namespace ptq::io {
@@ -42,10 +43,7 @@ std::unique_ptr<model::WeightSource> open_gguf_model(const std::string& path);
 // llama.cpp's tensor name -> Hugging Face name ("" when ptq has no counterpart).
 std::string gguf_to_hf_name(const std::string& gguf_name);
 
-// Reorders the rows of a q/k projection (weight [heads*head_dim, in] or bias [heads*head_dim])
-// from the interleaved rotary layout (GGUF, Meta, llama2.c: rows 2i and 2i+1 of a head rotate
-// together) to the rotate-half layout (Hugging Face: rows i and i + head_dim/2), and back.
-torch::Tensor interleaved_to_rotate_half(const torch::Tensor& w, int n_heads);
-torch::Tensor rotate_half_to_interleaved(const torch::Tensor& w, int n_heads);
+// The rotary layout conversions live in io/rotary_layout.hpp.
+
 
 }  // namespace ptq::io

@@ -5,18 +5,9 @@
 
 #include "core/error.hpp"
 #include "io/mapped_file.hpp"
+#include "io/rotary_layout.hpp"
 
 namespace ptq::io {
-
-torch::Tensor rotary_rows_to_half(const torch::Tensor& w, int n_heads) {
-  const int64_t rows = w.size(0), cols = w.size(1), hd = rows / n_heads;
-  return w.reshape({n_heads, hd / 2, 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
-}
-
-torch::Tensor rotary_rows_to_interleaved(const torch::Tensor& w, int n_heads) {
-  const int64_t rows = w.size(0), cols = w.size(1), hd = rows / n_heads;
-  return w.reshape({n_heads, 2, hd / 2, cols}).transpose(1, 2).reshape({rows, cols}).contiguous();
-}
 
 namespace {
 
@@ -140,7 +131,7 @@ class Llama2cModel : public model::WeightSource {
     const uint8_t* p = file_.at(s.offset, static_cast<uint64_t>(n) * 4, name.c_str());
     torch::Tensor t = torch::empty(s.shape, torch::kFloat32);
     std::memcpy(t.data_ptr<float>(), p, static_cast<size_t>(n) * 4);
-    if (s.rotary_heads > 0) t = rotary_rows_to_half(t, s.rotary_heads);
+    if (s.rotary_heads > 0) t = interleaved_to_rotate_half(t, s.rotary_heads);
     return t;
   }
 

@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "io/llama2c.hpp"
+#include "io/rotary_layout.hpp"
 #include "model/decoder.hpp"
 #include "model/llama2c_reference.hpp"
 #include "support/shared_data.hpp"
@@ -78,12 +79,12 @@ TEST_CASE("batched windows give the same logits as single windows", "[model]") {
 
 TEST_CASE("rotary layout conversion is a permutation and its inverse", "[model]") {
   auto w = torch::arange(0, 16 * 3, torch::kFloat32).reshape({16, 3});
-  auto half = io::rotary_rows_to_half(w, 2);  // 2 heads of 8 rows
+  auto half = io::interleaved_to_rotate_half(w, 2);  // 2 heads of 8 rows
   // Row 2i + p of a head moves to p * 4 + i: head 0 row 1 (i=0, p=1) lands on row 4.
   CHECK(half[4][0].item<float>() == w[1][0].item<float>());
   CHECK(half[1][0].item<float>() == w[2][0].item<float>());
   CHECK(half[8 + 5][2].item<float>() == w[8 + 3][2].item<float>());
-  CHECK(torch::equal(io::rotary_rows_to_interleaved(half, 2), w));
+  CHECK(torch::equal(io::rotate_half_to_interleaved(half, 2), w));
 }
 
 namespace {

@@ -1,0 +1,88 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "config/experiment.hpp"
+#include "config/yaml_schema.hpp"
+#include "core/error.hpp"
+#include "support/shared_data.hpp"
+
+using namespace ptq;
+
+namespace {
+
+std::string write_yaml(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string p = dir + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+std::string error_of(const std::string& path) {
+  try {
+    config::load_experiment(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("experiment files are validated with file, line, column, key and did-you-mean", "[config]") {
+  const std::string dir = test::scratch_dir("config");
+  std::ofstream(dir + "/model.bin") << "x";
+  std::ofstream(dir + "/eval.txt") << "text";
+
+  SECTION("a valid file resolves paths against its own directory") {
+    auto p = write_yaml(dir, "ok.yaml",
+                        "model: model.bin\neval:\n  perplexity:\n    texts: [eval.txt]\n    protocol: gptq\n    seqlen: 128\n");
+    auto x = config::load_experiment(p);
+    CHECK(x.model == dir + "/model.bin");
+    CHECK(x.perplexity.texts == std::vector<std::string>{dir + "/eval.txt"});
+    CHECK(x.perplexity.protocol == "gptq");
+    CHECK(x.perplexity.seqlen == 128);
+    CHECK(x.name == "ok");
+  }
+  SECTION("an unknown key near a known one") {
+    auto p = write_yaml(dir, "typo.yaml", "model: model.bin\neval:\n  perplexity:\n    seqlne: 128\n");
+    CHECK_THAT(error_of(p), Catch::Contains(p + ":4:5: eval.perplexity.seqlne") &&
+                                Catch::Contains("did you mean 'seqlen'?") && Catch::Contains("allowed here:"));
+  }
+  SECTION("a wrong type") {
+    auto p = write_yaml(dir, "type.yaml", "model: model.bin\neval:\n  perplexity:\n    seqlen: long\n");
+    CHECK_THAT(error_of(p), Catch::Contains(":4:13: eval.perplexity.seqlen") && Catch::Contains("expected an integer, got 'long'"));
+  }
+  SECTION("a value out of range") {
+    auto p = write_yaml(dir, "range.yaml", "model: model.bin\neval:\n  perplexity:\n    seqlen: 1\n");
+    CHECK_THAT(error_of(p), Catch::Contains("eval.perplexity.seqlen") && Catch::Contains("out of range [2,"));
+  }
+  SECTION("a value not in the allowed set") {
+    auto p = write_yaml(dir, "proto.yaml", "model: model.bin\neval:\n  perplexity:\n    protocol: wiki\n");
+    CHECK_THAT(error_of(p), Catch::Contains("eval.perplexity.protocol") && Catch::Contains("allowed: llamacpp, gptq"));
+  }
+  SECTION("a missing file") {
+    auto p = write_yaml(dir, "missing.yaml", "model: nope.bin\n");
+    CHECK_THAT(error_of(p), Catch::Contains(":1:8: model") && Catch::Contains("file not found"));
+  }
+  SECTION("a YAML syntax error") {
+    auto p = write_yaml(dir, "syntax.yaml", "model: [a, b\n");
+    CHECK_THAT(error_of(p), Catch::Contains(p) && Catch::Contains("YAML syntax error"));
+  }
+  SECTION("a missing required key") {
+    auto p = write_yaml(dir, "nomodel.yaml", "eval: {}\n");
+    CHECK_THAT(error_of(p), Catch::Contains("missing required key 'model'"));
+  }
+}
+
+TEST_CASE("edit distance for did-you-mean", "[config]") {
+  CHECK(config::edit_distance("seqlne", "seqlen") == 2);
+  CHECK(config::edit_distance("", "abc") == 3);
+  CHECK(config::edit_distance("model", "model") == 0);
+}
+
+TEST_CASE("the quickstart experiment file is valid", "[config]") {
+  SHARED_FILE(model, "models/stories260K.bin");
+  auto x = config::load_experiment(std::string(PTQ_SOURCE_DIR) + "/configs/quickstart.yaml");
+  CHECK(x.perplexity.seqlen == 256);
+  CHECK(x.generate.enabled);
+}
