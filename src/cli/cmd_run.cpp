@@ -45,7 +45,9 @@ void add_run(CLI::App& app) {
       std::printf("\n| method | text | protocol | n_ctx | windows | PPL | ± | tokens/s |\n");
       std::printf("|---|---|---|---:|---:|---:|---:|---:|\n");
       for (const auto& t : x.perplexity.texts) {
-        const std::string text = data::read_text({t});
+        data::TextSourceSpec spec;
+        spec.path = t;
+        const std::string text = data::read_text(spec);
         prov["data_sha256"][fs::path(t).filename().string()] = sha256_hex(text);
         const auto ids = data::tokenize_cached(*lm.tokenizer, tok_id, text, true);
         const auto r = eval::perplexity(*lm.model, ids, opt);

@@ -81,7 +81,13 @@ TEST_CASE("edit distance for did-you-mean", "[config]") {
 }
 
 TEST_CASE("the quickstart experiment file is valid", "[config]") {
-  SHARED_FILE(model, "models/stories260K.bin");
+  // The quickstart names ../shared beside the repository, wherever PTQ_SHARED_DIR points.
+  const std::string beside = std::string(PTQ_SOURCE_DIR) + "/../shared/data";
+  if (!std::filesystem::exists(beside + "/models/stories260K.bin")) {
+    if (test::shared_required() && test::shared_dir() == beside) FAIL("missing " << beside);
+    WARN("SKIPPED: the quickstart's data is not at " << beside);
+    return;
+  }
   auto x = config::load_experiment(std::string(PTQ_SOURCE_DIR) + "/configs/quickstart.yaml");
   CHECK(x.perplexity.seqlen == 256);
   CHECK(x.generate.enabled);

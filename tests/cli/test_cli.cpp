@@ -1,0 +1,61 @@
+// The ptq binary as a user runs it: exit codes, tables and error messages.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+#include "support/shared_data.hpp"
+
+namespace {
+
+struct Run {
+  int status;
+  std::string output;  // stdout and stderr
+};
+
+Run run_ptq(const std::string& args) {
+  const char* build = std::getenv("PTQ_BUILD_DIR");
+  const std::string bin = std::string(build ? build : PTQ_SOURCE_DIR "/build") + "/ptq";
+  REQUIRE(std::filesystem::exists(bin));
+  std::string out;
+  FILE* p = popen((bin + " --threads 2 " + args + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int rc = pclose(p);
+  return {WEXITSTATUS(rc), out};
+}
+
+}  // namespace
+
+TEST_CASE("ptq inspect, convert, generate and eval on stories260K", "[cli]") {
+  SHARED_FILE(bin, "models/stories260K.bin");
+  SHARED_FILE(text, "text/tinystories_valid_eval.txt");
+  auto r = run_ptq("inspect " + bin);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("hidden 64, intermediate 172, layers 5, heads 8, kv heads 4") &&
+                           Catch::Contains("model.layers.4.mlp.down_proj.weight") &&
+                           Catch::Contains("47 tensors, 260032 parameters"));
+
+  const std::string dir = ptq::test::scratch_dir("cli") + "/hf";
+  r = run_ptq("convert --model " + bin + " --out " + dir);
+  CHECK(r.status == 0);
+  r = run_ptq("generate --model " + dir + " -n 12");
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::StartsWith("Once upon a time, there was a little girl"));
+
+  const std::string json = ptq::test::scratch_dir("cli-eval") + "/ppl.json";
+  r = run_ptq("eval --model " + dir + " --text " + text + " --protocol gptq --seqlen 128 --max-windows 20 --json " + json);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("gptq") && Catch::Contains("20"));
+  CHECK(std::filesystem::exists(json));
+}
+
+TEST_CASE("ptq reports bad input as one line and a non-zero exit", "[cli][bad-input]") {
+  auto r = run_ptq("inspect /nonexistent/model.bin");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::StartsWith("ptq: error: /nonexistent/model.bin: model not found"));
+  r = run_ptq("eval --model x");
+  CHECK(r.status != 0);
+  CHECK_THAT(r.output, Catch::Contains("--text is required"));
+}
