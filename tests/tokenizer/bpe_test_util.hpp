@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/llamacpp_vectors.hpp"
+
 namespace ptq::test::bpe {
 
 inline std::string read_file(const std::string& path) {
@@ -15,33 +17,7 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// llama.cpp's tests/test-tokenizer-0.cpp: inputs are separated by "\n__ggml_vocab_test__\n" (a
-// trailing separator ends the last case); each .out line, stripped, is the ids separated by spaces.
-inline std::vector<std::pair<std::string, std::vector<int>>> read_llamacpp_vectors(const std::string& vocab) {
-  const std::string raw = read_file(vocab + ".inp");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> inputs;
-  for (size_t pos = 0; pos < raw.size();) {
-    const size_t next = raw.find(sep, pos);
-    if (next == std::string::npos) {
-      inputs.push_back(raw.substr(pos));
-      break;
-    }
-    inputs.push_back(raw.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  std::ifstream out(vocab + ".out");
-  std::vector<std::pair<std::string, std::vector<int>>> cases;
-  size_t i = 0;
-  for (std::string line; std::getline(out, line); ++i) {
-    std::vector<int> ids;
-    std::istringstream ls(line);
-    for (int id; ls >> id;) ids.push_back(id);
-    cases.emplace_back(i < inputs.size() ? inputs[i] : std::string("<missing input>"), std::move(ids));
-  }
-  if (cases.size() != inputs.size()) cases.clear();  // the caller asserts a non-empty, matched set
-  return cases;
-}
+using ::ptq::test::read_llamacpp_vectors;
 
 inline std::string show_ids(const std::vector<int>& ids) {
   std::string s;

@@ -14,38 +14,12 @@
 #include <sstream>
 
 #include "io/gguf.hpp"
+#include "support/llamacpp_vectors.hpp"
 #include "support/shared_data.hpp"
 #include "tokenizer/spm_gguf_vocab.hpp"
 #include "tokenizer/spm_test_util.hpp"
 
 using namespace ptq;
-
-namespace {
-
-std::vector<std::string> split_cases(const std::string& raw) {
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> cases;
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    const size_t next = raw.find(sep, pos);
-    if (next == std::string::npos) {
-      cases.push_back(raw.substr(pos));
-      break;
-    }
-    cases.push_back(raw.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  return cases;
-}
-
-std::vector<int> parse_ids(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<int> ids;
-  for (int id; in >> id;) ids.push_back(id);
-  return ids;
-}
-
-}  // namespace
 
 // The shared ggml-vocab-llama-spm.gguf (853,489 bytes) was decoded and re-encoded as UTF-8 text on
 // its way into the data set (65,205 U+FFFD sequences), so its metadata is destroyed; the GGUF reader
@@ -68,10 +42,8 @@ TEST_CASE("llama.cpp's Llama-SPM test vectors tokenize exactly", "[tokenizer][sp
          "models/ggml-vocab-llama-spm.gguf; the shared copy is corrupted)");
     return;
   }
-  const std::vector<std::string> cases = split_cases(test::read_whole_file(inp));
-  const std::vector<std::string> expected = test::split_lines(test::read_whole_file(outp));
+  const auto cases = test::read_llamacpp_vectors(inp.substr(0, inp.size() - 4));
   REQUIRE(cases.size() == 46);
-  REQUIRE(expected.size() == cases.size());
 
   io::GgufReader gguf(vocab);
   auto t = tok::make_gguf_spm_tokenizer(gguf);
@@ -84,10 +56,10 @@ TEST_CASE("llama.cpp's Llama-SPM test vectors tokenize exactly", "[tokenizer][sp
 
   size_t n_ids = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
-    INFO("case " << i << ": '" << cases[i] << "'");
-    const std::vector<int> want = parse_ids(expected[i]);
+    const auto& [text, want] = cases[i];
+    INFO("case " << i << ": '" << text << "'");
     n_ids += want.size();
-    CHECK(t->encode(cases[i], false) == want);
+    CHECK(t->encode(text, false) == want);
   }
   CHECK(n_ids > 300);  // the vectors are not trivially empty
 
