@@ -1,0 +1,38 @@
+// GPTQ (Frantar et al., 2022) as the reference implementation defines it: columns quantized in
+// order (or by decreasing Hessian diagonal with act-order), each column's rounding error spread over
+// the not-yet-quantized columns through the upper Cholesky factor of H^-1, with lazy batch updates
+// of `block_size` columns; damping as a fraction of the mean diagonal; dead columns (H[i,i] = 0) set
+// to H[i,i] = 1 with their weights zeroed; group parameters fitted when a group begins (or all up
+// front with static groups). When Cholesky fails the damping grows x10 up to 5 times; then the
+// layer falls back to RTN, and the result says so.
+#pragma once
+#include <string>
+
+#include "algorithms/common/quantized_linear.hpp"
+
+namespace ptq::algo {
+
+struct GptqOptions {
+  int block_size = 128;
+  double damp_percent = 0.01;
+  bool act_order = false;
+  bool static_groups = false;
+};
+
+struct GptqResult {
+  QuantizedLinear q;
+  double damp = 0;           // damping added to the diagonal in the end (absolute)
+  int damp_retries = 0;      // times the damping was multiplied by 10
+  bool fell_back_to_rtn = false;
+  std::string note;          // why, when it fell back
+};
+
+// weight [out, in]; hessian [in, in] (any positive multiple of X^T X). `where` names the layer in
+// errors and notes.
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
+                         const GptqOptions& opt, const std::string& where = "gptq");
+
+// tr((W - Q) H (W - Q)^T) / tr(W H W^T): the layer's relative output error on the calibration data.
+double relative_output_error(const torch::Tensor& weight, const torch::Tensor& dequantized, const torch::Tensor& hessian);
+
+}  // namespace ptq::algo
