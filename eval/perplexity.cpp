@@ -73,4 +73,12 @@ PerplexityResult perplexity(model::Model& model, const std::vector<int>& tokens,
   return r;
 }
 
+nlohmann::json to_json(const PerplexityResult& r) {
+  return {{"protocol", r.protocol},     {"seqlen", r.seqlen},
+          {"windows", r.windows},       {"tokens_scored", r.tokens_scored},
+          {"ppl", r.ppl},               {"ppl_stderr", r.ppl_stderr},
+          {"mean_nll", r.mean_nll},     {"nll_stderr", r.nll_stderr},
+          {"seconds", r.seconds},       {"tokens_per_second", r.tokens_per_second}};
+}
+
 }  // namespace ptq::eval

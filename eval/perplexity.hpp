@@ -5,6 +5,8 @@
 //    replaced by BOS; only the second half of each window is scored (positions n_ctx/2 .. n_ctx-2
 //    predicting the next token), so every scored token has at least n_ctx/2 tokens of context.
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -37,5 +39,8 @@ struct PerplexityResult {
 // does); for "gptq" as the model's tokenizer would (Llama tokenizers add BOS once at the start).
 PerplexityResult perplexity(model::Model& model, const std::vector<int>& tokens,
                             const PerplexityOptions& opt);
+
+// The one JSON form of a result, used by `ptq eval --json` and every run's metrics.json.
+nlohmann::json to_json(const PerplexityResult& r);
 
 }  // namespace ptq::eval

@@ -40,15 +40,9 @@ void add_eval(CLI::App& app) {
                   std::filesystem::path(path).filename().string().c_str(), r.protocol.c_str(),
                   r.seqlen, static_cast<long long>(r.windows), static_cast<long long>(r.tokens_scored),
                   r.ppl, r.ppl_stderr, r.tokens_per_second);
-      out["texts"].push_back({{"path", path},
-                              {"ppl", r.ppl},
-                              {"ppl_stderr", r.ppl_stderr},
-                              {"mean_nll", r.mean_nll},
-                              {"nll_stderr", r.nll_stderr},
-                              {"windows", r.windows},
-                              {"tokens_scored", r.tokens_scored},
-                              {"seconds", r.seconds},
-                              {"tokens_per_second", r.tokens_per_second}});
+      auto entry = eval::to_json(r);
+      entry["path"] = path;
+      out["texts"].push_back(entry);
     }
     if (!args->json.empty()) io::write_file_atomically(args->json, out.dump(2) + "\n");
   });

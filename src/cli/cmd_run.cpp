@@ -54,11 +54,10 @@ void add_run(CLI::App& app) {
         std::printf("| fp32 | %s | %s | %d | %lld | %.4f | %.4f | %.0f |\n", fs::path(t).filename().string().c_str(),
                     r.protocol.c_str(), r.seqlen, static_cast<long long>(r.windows), r.ppl, r.ppl_stderr,
                     r.tokens_per_second);
-        metrics["perplexity"].push_back({{"method", "fp32"}, {"text", t}, {"protocol", r.protocol},
-                                         {"seqlen", r.seqlen}, {"windows", r.windows},
-                                         {"tokens_scored", r.tokens_scored}, {"ppl", r.ppl},
-                                         {"ppl_stderr", r.ppl_stderr}, {"mean_nll", r.mean_nll},
-                                         {"seconds", r.seconds}});
+        auto entry = eval::to_json(r);
+        entry["method"] = "fp32";
+        entry["text"] = t;
+        metrics["perplexity"].push_back(entry);
       }
     }
     if (x.generate.enabled) {
