@@ -11,29 +11,16 @@
 #include <filesystem>
 #include <string>
 
+#include "bench_common.hpp"
 #include "core/threads.hpp"
 #include "io/llama2c.hpp"
 #include "model/decoder.hpp"
 
 using namespace ptq;
-using Clock = std::chrono::steady_clock;
+using ptq::bench::Clock;
+using ptq::bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Best of several runs of an n x n x n sgemm through LibTorch (OpenBLAS underneath).
-double sgemm_gflops(int64_t n) {
-  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
-  torch::mm_out(c, a, b);  // warm-up
-  double best = 0;
-  for (int r = 0; r < 5; ++r) {
-    auto t = Clock::now();
-    torch::mm_out(c, a, b);
-    best = std::max(best, 2.0 * n * n * n / seconds_since(t) / 1e9);
-  }
-  return best;
-}
 
 // A model with random weights of the given shape, through the same WeightSource interface.
 class RandomWeights : public model::WeightSource {
@@ -79,7 +66,7 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   torch::NoGradGuard no_grad;
   std::printf("threads %d\n", threads);
-  const double peak = sgemm_gflops(2048);
+  const double peak = bench::sgemm_peak_gflops(2048);
   std::printf("sgemm peak (2048^3, best of 5)            %8.1f GFLOP/s\n", peak);
 
   if (std::filesystem::exists(model_path)) {

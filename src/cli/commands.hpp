@@ -15,6 +15,7 @@ void add_eval(CLI::App& app);
 void add_convert(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_run(CLI::App& app);
+void add_quantize(CLI::App& app);
 
 // A model with its tokenizer, as every command opens them.
 struct LoadedModel {

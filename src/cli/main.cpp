@@ -2,6 +2,8 @@
 // every ptq::Error is printed as one line and exits 1.
 #include <CLI/CLI.hpp>
 
+#include <malloc.h>
+
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -9,6 +11,11 @@
 #include "core/threads.hpp"
 
 int main(int argc, char** argv) {
+  // glibc raises its mmap threshold each time a large block is freed, after which tensors of up to
+  // 32 MB come from the heap and fragment it: a layer-by-layer pass then grows with the model's
+  // depth (measured: 1.06 GB for 16 layers against 0.43 GB with a fixed threshold). A fixed
+  // threshold returns every large tensor to the system when it is freed.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   CLI::App app{"ptq: post-training quantization of LLaMA-family models"};
   app.set_version_flag("--version", std::string("ptq ") + PTQ_VERSION + " (" + PTQ_GIT_COMMIT + ")");
   app.require_subcommand(1);
@@ -20,6 +27,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_convert(app);
   ptq::cli::add_inspect(app);
   ptq::cli::add_run(app);
+  ptq::cli::add_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

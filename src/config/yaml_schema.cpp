@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/unknown_name.hpp"
 
 namespace ptq::config {
 
@@ -13,36 +14,13 @@ std::string where(const YamlContext& ctx, const YAML::Node& node, const std::str
   return loc + ": " + path;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 void check_keys(const YamlContext& ctx, const YAML::Node& map, const std::string& path,
                 const std::vector<std::string>& allowed) {
   if (!map.IsMap()) fail(where(ctx, map, path.empty() ? "(top level)" : path), "expected a mapping of keys");
   for (const auto& kv : map) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string best;
-    size_t best_d = 3;  // suggest only near misses
-    for (const auto& a : allowed) {
-      const size_t d = edit_distance(key, a);
-      if (d < best_d) best_d = d, best = a;
-    }
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    fail(where(ctx, kv.first, path.empty() ? key : path + "." + key),
-         "unknown key" + (best.empty() ? std::string() : " (did you mean '" + best + "'?)") +
-             "; allowed here: " + list);
+    fail(where(ctx, kv.first, path.empty() ? key : path + "." + key), unknown_name_message("key", key, allowed));
   }
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/unknown_name.hpp"
+
 namespace ptq::config {
 
 struct YamlContext {
@@ -24,6 +26,6 @@ int get_int(const YamlContext& ctx, const YAML::Node& map, const std::string& pa
             int fallback, int lo, int hi);
 std::vector<std::string> get_string_list(const YamlContext& ctx, const YAML::Node& map,
                                          const std::string& path, const std::string& key);
-size_t edit_distance(const std::string& a, const std::string& b);
+using ptq::edit_distance;
 
 }  // namespace ptq::config

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -49,6 +50,15 @@ const uint8_t* MappedFile::at(uint64_t offset, uint64_t len, const char* what) c
                     " bytes (truncated or corrupted?)");
   }
   return data_ + offset;
+}
+
+void MappedFile::release(uint64_t offset, uint64_t len) const {
+  if (!data_ || len == 0 || offset >= size_) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  // Only whole pages inside the range: the neighbours' bytes may still be in use.
+  const uint64_t begin = (offset + page - 1) / page * page;
+  const uint64_t end = std::min<uint64_t>(offset + len, size_) / page * page;
+  if (end > begin) ::madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
 }
 
 }  // namespace ptq::io

@@ -21,6 +21,11 @@ class MappedFile {
   // Bounds-checked view: throws naming the file when [offset, offset+len) is not inside it.
   const uint8_t* at(uint64_t offset, uint64_t len, const char* what) const;
 
+  // Drops the pages of [offset, offset+len) from this process's resident set once their bytes have
+  // been copied out (the page cache keeps them; a later read faults them back in). Without this a
+  // layer-by-layer pass over a mapped model would end with the whole file counted in its RSS.
+  void release(uint64_t offset, uint64_t len) const;
+
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;

@@ -209,6 +209,7 @@ torch::Tensor SafetensorsReader::load_f32(const std::string& name) const {
     // Integer and F64 tensors are rare (position ids, masks): let torch convert a copy.
     out.copy_(view(name).clone());
   }
+  file_->release(ti.offset, ti.nbytes);
   return out;
 }
 

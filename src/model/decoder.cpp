@@ -188,6 +188,10 @@ torch::Tensor Model::run_layer(int i, const torch::Tensor& x, const LayerRun& ru
   return decoder_layer_forward(cfg_, load_layer(i), rope_, x, run);
 }
 
+torch::Tensor Model::run_layer_weights(const LayerWeights& w, const torch::Tensor& x, const LayerRun& run) {
+  return decoder_layer_forward(cfg_, w, rope_, x, run);
+}
+
 torch::Tensor Model::forward(const torch::Tensor& tokens, KVCache* cache,
                              const LinearInputHook* hook) {
   torch::NoGradGuard no_grad;

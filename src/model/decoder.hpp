@@ -76,6 +76,8 @@ class Model {
   torch::Tensor embed(const torch::Tensor& tokens) const;        // [B, T] int64 -> [B, T, D]
   torch::Tensor head(const torch::Tensor& hidden) const;         // final norm + lm head -> logits
   torch::Tensor run_layer(int i, const torch::Tensor& x, const LayerRun& run);
+  // A decoder layer with given weights (a layer being quantized) on hidden states x.
+  torch::Tensor run_layer_weights(const LayerWeights& w, const torch::Tensor& x, const LayerRun& run);
   // Whole model: tokens [B, T] -> logits [B, T, vocab].
   torch::Tensor forward(const torch::Tensor& tokens, KVCache* cache = nullptr,
                         const LinearInputHook* hook = nullptr);

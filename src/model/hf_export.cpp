@@ -12,9 +12,8 @@ namespace ptq::model {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void copy_tokenizer(const std::string& tok_path, const fs::path& out) {
+void copy_tokenizer_files(const std::string& tok_path, const std::string& out_dir) {
+  const fs::path out(out_dir);
   auto copy = [&](const fs::path& from, const std::string& name) {
     fs::copy_file(from, out / name, fs::copy_options::overwrite_existing);
   };
@@ -35,9 +34,11 @@ void copy_tokenizer(const std::string& tok_path, const fs::path& out) {
   } else {
     std::cerr << "ptq: warning: tokenizer " << tok_path << " not copied (GGUF vocabularies stay in the GGUF)\n";
   }
+  if (!fs::exists(out / "tokenizer_config.json")) {
+    nlohmann::json tc = {{"add_bos_token", true}, {"add_eos_token", false}};
+    io::write_file_atomically((out / "tokenizer_config.json").string(), tc.dump(2) + "\n");
+  }
 }
-
-}  // namespace
 
 void write_hf_directory(const WeightSource& src, const std::string& tokenizer_path,
                         const std::string& out_dir, torch::ScalarType dtype) {
@@ -49,11 +50,7 @@ void write_hf_directory(const WeightSource& src, const std::string& tokenizer_pa
   for (const auto& info : src.tensors()) w.add(info.name, src.load(info.name).to(dtype));
   w.write((fs::path(out_dir) / "model.safetensors").string());
   io::write_file_atomically((fs::path(out_dir) / "config.json").string(), write_hf_config(cfg));
-  copy_tokenizer(tokenizer_path, out_dir);
-  if (!fs::exists(fs::path(out_dir) / "tokenizer_config.json")) {
-    nlohmann::json tc = {{"add_bos_token", true}, {"add_eos_token", false}};
-    io::write_file_atomically((fs::path(out_dir) / "tokenizer_config.json").string(), tc.dump(2) + "\n");
-  }
+  copy_tokenizer_files(tokenizer_path, out_dir);
 }
 
 }  // namespace ptq::model

@@ -7,6 +7,7 @@
 #include "io/gguf_model.hpp"
 #include "io/hf_checkpoint.hpp"
 #include "io/llama2c.hpp"
+#include "io/quantized_checkpoint.hpp"
 #include "model/weight_source.hpp"
 
 namespace ptq::model {
@@ -15,7 +16,10 @@ namespace fs = std::filesystem;
 
 std::unique_ptr<WeightSource> open_weights(const std::string& path) {
   if (!fs::exists(path)) fail(path, "model not found");
-  if (fs::is_directory(path)) return io::open_hf_checkpoint(path);
+  if (fs::is_directory(path)) {
+    if (io::is_quantized_checkpoint(path)) return std::make_unique<io::QuantizedCheckpoint>(path);
+    return io::open_hf_checkpoint(path);
+  }
   if (fs::path(path).extension() == ".gguf") return io::open_gguf_model(path);
   return io::open_llama2c_model(path);
 }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 #include "support/shared_data.hpp"
 
@@ -58,4 +59,41 @@ TEST_CASE("ptq reports bad input as one line and a non-zero exit", "[cli][bad-in
   r = run_ptq("eval --model x");
   CHECK(r.status != 0);
   CHECK_THAT(r.output, Catch::Contains("--text is required"));
+}
+
+namespace {
+double ppl_of(const std::string& table) {  // the PPL column of `ptq eval`'s one result row
+  const auto line = table.substr(table.rfind("tinystories_valid_eval.txt"));
+  std::istringstream in(line);
+  std::string name, protocol;
+  double n_ctx, windows, tokens, ppl;
+  in >> name >> protocol >> n_ctx >> windows >> tokens >> ppl;
+  return ppl;
+}
+}  // namespace
+
+TEST_CASE("ptq quantize writes a model that ptq eval and ptq generate accept", "[cli][stories260K]") {
+  SHARED_FILE(bin, "models/stories260K.bin");
+  SHARED_FILE(calib, "text/tinystories_valid_calib.txt");
+  SHARED_FILE(text, "text/tinystories_valid_eval.txt");
+  const std::string dir = ptq::test::scratch_dir("cli-quantize");
+  auto r = run_ptq("quantize -m " + bin + " --algo gptq --bits 4 --group-size 32 --act-order --calib " + calib +
+                   " --n-samples 16 --seqlen 128 --stats " + dir + "/stats.h5 --out " + dir + "/q");
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("model.layers.4.mlp.down_proj") && Catch::Contains("computed"));
+  CHECK(std::filesystem::exists(dir + "/stats.h5"));
+  r = run_ptq("generate --model " + dir + "/q -n 8");
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::StartsWith("Once upon a time"));
+  const std::string eval_args = " --text " + text + " --protocol llamacpp --seqlen 256 --max-windows 40";
+  const auto fp = run_ptq("eval --model " + bin + eval_args), q = run_ptq("eval --model " + dir + "/q" + eval_args);
+  REQUIRE(fp.status == 0);
+  REQUIRE(q.status == 0);
+  // 4 bits with groups of 32 costs little on this model, but never nothing.
+  CHECK(ppl_of(q.output) > ppl_of(fp.output));
+  CHECK(ppl_of(q.output) < 1.1 * ppl_of(fp.output));
+
+  r = run_ptq("quantize -m " + bin + " --algo gptq --out " + dir + "/q2");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("needs calibration text: pass --calib FILE"));
 }

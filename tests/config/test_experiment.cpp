@@ -46,7 +46,7 @@ TEST_CASE("experiment files are validated with file, line, column, key and did-y
   SECTION("an unknown key near a known one") {
     auto p = write_yaml(dir, "typo.yaml", "model: model.bin\neval:\n  perplexity:\n    seqlne: 128\n");
     CHECK_THAT(error_of(p), Catch::Contains(p + ":4:5: eval.perplexity.seqlne") &&
-                                Catch::Contains("did you mean 'seqlen'?") && Catch::Contains("allowed here:"));
+                                Catch::Contains("did you mean 'seqlen'?") && Catch::Contains("allowed:"));
   }
   SECTION("a wrong type") {
     auto p = write_yaml(dir, "type.yaml", "model: model.bin\neval:\n  perplexity:\n    seqlen: long\n");

@@ -1,0 +1,35 @@
+#include "algorithms/registry.hpp"
+
+#include <map>
+
+#include "core/unknown_name.hpp"
+
+namespace ptq::algo {
+
+namespace {
+
+using Factory = std::unique_ptr<Algorithm> (*)(const nlohmann::json&);
+
+const std::map<std::string, Factory>& table() {
+  static const std::map<std::string, Factory> t = {
+      {"rtn", make_rtn},
+      {"gptq", make_gptq},
+  };
+  return t;
+}
+
+}  // namespace
+
+std::vector<std::string> algorithm_names() {
+  std::vector<std::string> out;
+  for (const auto& [name, f] : table()) out.push_back(name);
+  return out;
+}
+
+std::unique_ptr<Algorithm> make_algorithm(const std::string& name, const nlohmann::json& options) {
+  auto it = table().find(name);
+  if (it == table().end()) fail("algorithm '" + name + "'", unknown_name_message("algorithm", name, algorithm_names()));
+  return it->second(options);
+}
+
+}  // namespace ptq::algo

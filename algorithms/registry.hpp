@@ -1,0 +1,23 @@
+// Algorithms by name. Adding one touches its own folder (the algorithm and a make_<name> factory)
+// and the table in registry.cpp.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "algorithms/common/algorithm.hpp"
+#include "core/error.hpp"
+
+namespace ptq::algo {
+
+// Throws naming the algorithm for an unknown name (with a did-you-mean) or a bad option.
+std::unique_ptr<Algorithm> make_algorithm(const std::string& name, const nlohmann::json& options = {});
+std::vector<std::string> algorithm_names();
+
+// The factories, one per algorithm folder.
+std::unique_ptr<Algorithm> make_rtn(const nlohmann::json& options);
+std::unique_ptr<Algorithm> make_gptq(const nlohmann::json& options);
+
+}  // namespace ptq::algo

@@ -1,0 +1,139 @@
+#include "calibration/layerwise.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "core/error.hpp"
+#include "model/architecture.hpp"
+
+namespace ptq::calib {
+
+namespace {
+
+// Thrown by the hook to end a pass through a layer once the stage's inputs have been seen.
+struct StagePassDone {};
+
+const model::LinearSpec& spec_of(const std::string& linear) {
+  for (const auto& s : model::block_linears()) {
+    if (linear == s.name) return s;
+  }
+  fail(linear, "not a linear layer of a decoder block");
+}
+
+int64_t input_channels(const model::LayerWeights& w, const std::string& input) {
+  return w.weight(linears_reading(input).front()).size(1);
+}
+
+int auto_batch(const model::ModelConfig& cfg, int64_t seqlen, int64_t n_samples, int64_t budget) {
+  // Per sample: attention scores for every head, plus the MLP's three intermediate activations and a
+  // few hidden-sized temporaries.
+  const int64_t per_sample = 4 * (int64_t(cfg.num_heads) * seqlen * seqlen +
+                                  3 * seqlen * cfg.intermediate_size + 8 * seqlen * cfg.hidden_size);
+  return static_cast<int>(std::clamp<int64_t>(budget / std::max<int64_t>(per_sample, 1), 1, n_samples));
+}
+
+}  // namespace
+
+void CalibrationOptions::validate(const std::string& where) const {
+  if (mode != "sequential" && mode != "one-shot") {
+    fail(where, "calibration mode must be 'sequential' or 'one-shot', got '" + mode + "'");
+  }
+  if (batch < 0) fail(where, "batch must be 0 (automatic) or positive");
+}
+
+std::string input_of(const std::string& linear) { return spec_of(linear).input; }
+
+std::vector<std::string> linears_reading(const std::string& input) {
+  std::vector<std::string> out;
+  for (const auto& s : model::block_linears()) {
+    if (input == s.input) out.push_back(s.name);
+  }
+  if (out.empty()) fail(input, "no linear layer reads this input");
+  return out;
+}
+
+const InputStats& StageStats::of(const std::string& linear) const {
+  auto it = inputs.find(input_of(linear));
+  if (it == inputs.end()) fail(model::layer_prefix(layer) + linear, "no calibration statistics for its input");
+  return it->second;
+}
+
+void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, const CalibrationOptions& opt,
+                         const QuantizeStep& quantize, const LayerDone& done) {
+  torch::NoGradGuard no_grad;
+  opt.validate("calibration");
+  if (samples.dim() != 2 || samples.size(0) < 1) fail("calibration", "samples must be [n_samples, seqlen]");
+  const auto& cfg = model.config();
+  const int64_t n = samples.size(0), seqlen = samples.size(1);
+  const int batch = opt.batch > 0 ? std::min<int64_t>(opt.batch, n) : auto_batch(cfg, seqlen, n, opt.batch_budget_bytes);
+
+  // Hidden states of every sample, overwritten layer by layer.
+  torch::Tensor hidden = torch::empty({n, seqlen, int64_t(cfg.hidden_size)});
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t m = std::min<int64_t>(batch, n - b);
+    hidden.narrow(0, b, m).copy_(model.embed(samples.narrow(0, b, m)));
+  }
+
+  // The quantization steps of a layer: each true-sequential stage alone, or the whole layer at once.
+  std::vector<std::set<int>> steps;
+  if (opt.mode == "sequential" && opt.true_sequential) {
+    std::set<int> stages;
+    for (const auto& s : model::block_linears()) stages.insert(s.stage);
+    for (int s : stages) steps.push_back({s});
+  } else {
+    std::set<int> all;
+    for (const auto& s : model::block_linears()) all.insert(s.stage);
+    steps.push_back(all);
+  }
+  const bool one_shot = opt.mode == "one-shot";
+
+  for (int L = 0; L < cfg.num_layers; ++L) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model::LayerWeights w = model.load_layer(L);
+    const std::string prefix = model::layer_prefix(L);
+    for (size_t k = 0; k < steps.size(); ++k) {
+      const std::set<int>& step = steps[k];
+      const int last_stage = *step.rbegin();
+      StageStats stage;
+      stage.layer = L;
+      for (const auto& s : model::block_linears()) {
+        if (!step.count(s.stage)) continue;
+        stage.linears.push_back(s.name);
+        if (!stage.inputs.count(s.input)) stage.inputs.emplace(s.input, InputStats(input_channels(w, s.input), opt.fp64_hessian));
+      }
+      model::LinearInputHook hook = [&](const std::string& full, torch::Tensor& x) {
+        const std::string name = full.substr(prefix.size());
+        const auto& spec = spec_of(name);
+        if (spec.stage > last_stage) throw StagePassDone{};
+        if (!step.count(spec.stage) || linears_reading(spec.input).front() != name) return;
+        stage.inputs.at(spec.input).add(x, full);
+      };
+      model::LayerRun run;
+      run.hook = &hook;
+      for (int64_t b = 0; b < n; b += batch) {
+        const int64_t m = std::min<int64_t>(batch, n - b);
+        auto x = hidden.narrow(0, b, m);
+        try {
+          auto out = model.run_layer_weights(w, x, run);
+          // One-shot: this single pass also gives the layer's full-precision outputs.
+          if (one_shot) x.copy_(out);
+        } catch (const StagePassDone&) {
+        }
+      }
+      if (quantize) quantize(w, stage);
+    }
+    if (!one_shot) {
+      // The next layer's inputs come from this layer as quantized.
+      for (int64_t b = 0; b < n; b += batch) {
+        const int64_t m = std::min<int64_t>(batch, n - b);
+        auto x = hidden.narrow(0, b, m);
+        x.copy_(model.run_layer_weights(w, x, {}));
+      }
+    }
+    if (!torch::isfinite(hidden).all().item<bool>()) fail(prefix.substr(0, prefix.size() - 1), "output hidden states hold NaN or Inf");
+    if (done) done(L, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+}
+
+}  // namespace ptq::calib

@@ -1,0 +1,54 @@
+// The calibration driver: runs the calibration samples through the model one decoder layer at a
+// time, accumulates the statistics of every linear layer's input, and hands each group of linear
+// layers to a quantization step before the layer's outputs become the next layer's inputs.
+//   sequential (GPTQ's default): layer L+1 sees the outputs of the already quantized layer L; with
+//     true_sequential, also inside a block: q,k,v -> o -> gate,up -> down, each stage calibrated on
+//     the outputs of the stages quantized before it (a pass stops as soon as it has its inputs).
+//   one-shot: every layer is calibrated on the full-precision model's activations.
+// Peak memory: the hidden states of all samples [n, T, D] (updated in place), one layer's weights,
+// the statistics of one stage and one batch's activations.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "calibration/input_stats.hpp"
+#include "model/decoder.hpp"
+
+namespace ptq::calib {
+
+struct CalibrationOptions {
+  std::string mode = "sequential";  // sequential | one-shot
+  bool true_sequential = true;      // sequential mode only
+  bool fp64_hessian = false;
+  int batch = 0;                    // samples per forward pass through a layer; 0 = by memory budget
+  int64_t batch_budget_bytes = int64_t(1) << 30;  // activations of one batch when batch = 0
+
+  void validate(const std::string& where) const;
+};
+
+// The linear layers of one quantization step and the statistics of their inputs.
+struct StageStats {
+  int layer = 0;
+  std::vector<std::string> linears;          // names inside the block: "self_attn.q_proj", ...
+  std::map<std::string, InputStats> inputs;  // input ("attn_in", ...) -> statistics
+  const InputStats& of(const std::string& linear) const;  // the statistics a linear layer reads
+};
+
+// Quantizes `stage.linears` of `w` in place (their weights replaced by the dequantized result, which
+// the rest of the pass then computes with). Empty: calibrate only.
+using QuantizeStep = std::function<void(model::LayerWeights& w, const StageStats& stage)>;
+// Called when a decoder layer is done (progress reports).
+using LayerDone = std::function<void(int layer, double seconds)>;
+
+void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, const CalibrationOptions& opt,
+                         const QuantizeStep& quantize, const LayerDone& done = {});
+
+// The input a linear layer (block name) reads, and the block names of the layers that share it.
+std::string input_of(const std::string& linear);
+std::vector<std::string> linears_reading(const std::string& input);
+
+}  // namespace ptq::calib

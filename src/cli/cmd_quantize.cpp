@@ -1,0 +1,66 @@
+// ptq quantize: calibrate (or reuse calibration statistics), quantize every linear layer of the
+// decoder blocks with one algorithm, write ptq's quantized directory with a per-layer report.
+#include <cstdio>
+#include <iostream>
+
+#include "algorithms/registry.hpp"
+#include "cli/commands.hpp"
+#include "pipeline/quantize_model.hpp"
+
+namespace ptq::cli {
+
+void add_quantize(CLI::App& app) {
+  struct Args {
+    pipeline::QuantizeSpec spec;
+    bool act_order = false, static_groups = false, one_shot = false, no_true_sequential = false;
+    double damp = 0.01;
+    int block_size = 128;
+  };
+  auto a = std::make_shared<Args>();
+  auto& s = a->spec;
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model's linear layers (RTN, GPTQ) and save it");
+  cmd->add_option("--model,-m", s.model, "Model: HF directory, llama2.c .bin or .gguf")->required();
+  cmd->add_option("--tokenizer,-t", s.tokenizer, "Tokenizer file (default: found beside the model)");
+  cmd->add_option("--out,-o", s.out, "Output directory (replaced only when the run succeeds)")->required();
+  cmd->add_option("--algo", s.algorithm, "Algorithm")->capture_default_str()->check(CLI::IsMember(algo::algorithm_names()));
+  cmd->add_option("--bits", s.grid.bits, "Bits per weight")->capture_default_str()->check(CLI::Range(2, 8));
+  cmd->add_option("--group-size", s.grid.group_size, "Columns per group: 0 per channel, -1 per tensor")->capture_default_str()->check(CLI::Range(-1, 1 << 20));
+  cmd->add_flag("--sym", s.grid.sym, "Symmetric grid (default asymmetric)");
+  cmd->add_flag("--mse", s.grid.mse, "MSE-optimal clipping (grid search over shrink factors)");
+  cmd->add_flag("--act-order", a->act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
+  cmd->add_flag("--static-groups", a->static_groups, "GPTQ: fit all group parameters before quantizing");
+  cmd->add_option("--damp", a->damp, "GPTQ: damping as a fraction of the mean Hessian diagonal")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--block-size", a->block_size, "GPTQ: columns per lazy batch update")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--calib", s.calib.path, "Calibration text (.txt, .jsonl)")->check(CLI::ExistingFile);
+  cmd->add_option("--n-samples", s.sampling.n_samples, "Calibration windows")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--seqlen", s.sampling.seqlen, "Tokens per calibration window")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--sampling", s.sampling.method, "random | consecutive")->capture_default_str()->check(CLI::IsMember({"random", "consecutive"}));
+  cmd->add_option("--seed", s.sampling.seed, "Seed of the random windows")->capture_default_str();
+  cmd->add_flag("--one-shot", a->one_shot, "Calibrate every layer on the FP model's activations (default: sequential)");
+  cmd->add_flag("--no-true-sequential", a->no_true_sequential, "Sequential: calibrate a whole block at once");
+  cmd->add_flag("--fp64-hessian", s.calibration.fp64_hessian, "Accumulate X^T X in float64");
+  cmd->add_option("--calib-batch", s.calibration.batch, "Samples per forward pass (0: by memory)")->capture_default_str();
+  cmd->add_option("--stats", s.stats, "Calibration statistics file (HDF5; default in the cache)");
+  cmd->callback([a] {
+    auto& spec = a->spec;
+    spec.calibration.mode = a->one_shot ? "one-shot" : "sequential";
+    spec.calibration.true_sequential = !a->no_true_sequential;
+    if (spec.algorithm == "gptq") {
+      spec.algorithm_options = {{"act_order", a->act_order}, {"static_groups", a->static_groups},
+                                {"damp_percent", a->damp}, {"block_size", a->block_size}};
+    }
+    const auto summary = pipeline::quantize_model(spec, std::cerr);
+    std::printf("%-40s %12s %12s %8s\n", "layer", "rel_out_err", "rel_w_err", "s");
+    for (const auto& row : summary.report["layers"]) {
+      std::printf("%-40s %12s %12.3e %8.3f\n", row["name"].get<std::string>().c_str(),
+                  row.contains("rel_output_error") ? std::to_string(row["rel_output_error"].get<double>()).c_str() : "-",
+                  row["rel_weight_error"].get<double>(), row["seconds"].get<double>());
+    }
+    std::printf("wrote %s in %.1f s (statistics %s: %s)\n", spec.out.c_str(), summary.seconds,
+                summary.stats_path.empty() ? "none" : summary.stats_path.c_str(),
+                summary.stats_path.empty() ? "-" : summary.stats_reused ? "reused" : "computed");
+    for (const auto& w : summary.report["warnings"]) std::printf("WARNING: %s\n", w.get<std::string>().c_str());
+  });
+}
+
+}  // namespace ptq::cli

@@ -1,0 +1,225 @@
+#include "pipeline/quantize_model.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <iomanip>
+#include <ostream>
+
+#include "algorithms/gptq/gptq.hpp"
+#include "algorithms/registry.hpp"
+#include "calibration/stats_store.hpp"
+#include "core/error.hpp"
+#include "core/sha256.hpp"
+#include "io/quantized_checkpoint.hpp"
+#include "model/architecture.hpp"
+#include "model/decoder.hpp"
+#include "model/hf_export.hpp"
+#include "model/model_files.hpp"
+
+namespace ptq::pipeline {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+nlohmann::json grid_json(const algo::IntGrid& g) {
+  nlohmann::json j = {{"bits", g.bits}, {"group_size", g.group_size}, {"sym", g.sym}, {"mse", g.mse}};
+  if (g.mse) j["mse_norm"] = g.mse_norm, j["mse_grid"] = g.mse_grid, j["mse_max_shrink"] = g.mse_max_shrink;
+  return j;
+}
+
+bool is_block_linear_weight(const std::string& name, int layer) {
+  const std::string p = model::layer_prefix(layer);
+  for (const auto& s : model::block_linears()) {
+    if (name == p + s.name + ".weight") return true;
+  }
+  return false;
+}
+
+// Quantizes the linear layers of one decoder layer and collects them until the layer is written.
+struct LayerQuantizer {
+  const algo::Algorithm& algorithm;
+  const algo::IntGrid& grid;
+  std::ostream& log;
+  std::map<std::string, algo::QuantizedLinear> done;  // full weight name -> result
+  nlohmann::json rows = nlohmann::json::array();
+  nlohmann::json warnings = nlohmann::json::array();
+
+  void run(model::LayerWeights& w, const std::string& linear, const calib::InputStats* stats) {
+    const std::string full = model::layer_prefix(w.index) + linear;
+    const torch::Tensor& W = w.weight(linear);
+    if (!torch::isfinite(W).all().item<bool>()) fail(full + ".weight", "weight holds NaN or Inf");
+    const auto t0 = Clock::now();
+    algo::LayerResult r = algorithm.quantize(W, stats, grid, full);
+    const double secs = seconds_since(t0);
+    const torch::Tensor deq = r.q.dequantize();
+    nlohmann::json row = {{"name", full}, {"shape", {W.size(0), W.size(1)}}, {"seconds", secs}};
+    const double wnorm = W.pow(2).sum().item<double>();
+    row["rel_weight_error"] = wnorm > 0 ? (W - deq).pow(2).sum().item<double>() / wnorm : 0.0;
+    if (stats && !stats->empty()) {
+      const torch::Tensor H = stats->hessian();
+      row["rel_output_error"] = algo::relative_output_error(W, deq, H);
+    }
+    for (const auto& [k, v] : r.report.items()) row[k] = v;
+    if (!r.warning.empty()) {
+      row["warning"] = r.warning;
+      warnings.push_back(r.warning);
+      log << "ptq: warning: " << r.warning << "\n";
+    }
+    rows.push_back(row);
+    w.linear[linear] = deq;  // later stages and layers compute with the quantized weights
+    done[full + ".weight"] = std::move(r.q);
+  }
+};
+
+}  // namespace
+
+std::string model_fingerprint(const std::string& path) {
+  if (!fs::is_directory(path)) return sha256_file(path);
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(path)) {
+    const std::string ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".safetensors" || ext == ".json" || ext == ".bin" || ext == ".gguf")) {
+      files.push_back(e.path().filename().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::string all;
+  for (const auto& f : files) all += f + "=" + sha256_file((fs::path(path) / f).string()) + ";";
+  return sha256_hex(all);
+}
+
+QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
+  torch::NoGradGuard no_grad;
+  const auto t_start = Clock::now();
+  spec.grid.validate("grid");
+  spec.calibration.validate("calibration");
+  if (spec.out.empty()) fail("quantize", "no output directory given (--out)");
+  auto algorithm = algo::make_algorithm(spec.algorithm, spec.algorithm_options);
+  const bool calibrate = !spec.calib.path.empty();
+  if (algorithm->needs_calibration() && !calibrate) {
+    fail("algorithm '" + spec.algorithm + "'", "needs calibration text: pass --calib FILE");
+  }
+
+  std::shared_ptr<model::WeightSource> source = model::open_weights(spec.model);
+  model::Model model(source);
+  const auto& cfg = model.config();
+  const std::string tok_path = spec.tokenizer.empty() ? model::find_tokenizer(spec.model, cfg.vocab_size) : spec.tokenizer;
+
+  QuantizeSummary summary;
+  nlohmann::json qconfig = grid_json(spec.grid);
+  qconfig["algorithm"] = algorithm->name();
+  qconfig["algorithm_options"] = algorithm->options();
+  qconfig["ptq_version"] = PTQ_VERSION;
+
+  // Calibration: provenance, then reuse or compute.
+  nlohmann::json provenance;
+  torch::Tensor samples;
+  std::unique_ptr<calib::StatsReader> reader;
+  std::unique_ptr<calib::StatsWriter> writer;
+  if (calibrate) {
+    if (!fs::exists(spec.calib.path)) fail(spec.calib.path, "calibration text not found");
+    const auto tokenizer = tok::open_tokenizer(tok_path);
+    const std::string text = data::read_text(spec.calib);
+    const auto ids = data::tokenize_cached(*tokenizer, data::tokenizer_fingerprint(tok_path), text, true);
+    samples = calib::draw_samples(ids, spec.sampling, spec.calib.path);
+    provenance = {{"model", model_fingerprint(spec.model)},
+                  {"data", sha256_hex(text)},
+                  {"tokenizer", data::tokenizer_fingerprint(tok_path)},
+                  {"n_samples", spec.sampling.n_samples},
+                  {"seqlen", spec.sampling.seqlen},
+                  {"sampling", spec.sampling.method},
+                  {"seed", static_cast<int64_t>(spec.sampling.seed)},
+                  {"mode", spec.calibration.mode},
+                  {"hessian_dtype", spec.calibration.fp64_hessian ? "float64" : "float32"},
+                  {"ptq_version", PTQ_VERSION}};
+    if (spec.calibration.mode == "sequential") {
+      // Each layer's inputs come from the quantized layers before it: the statistics depend on how.
+      provenance["true_sequential"] = spec.calibration.true_sequential;
+      provenance["quantization"] = qconfig;
+    }
+    summary.stats_path = spec.stats.empty()
+                             ? data::default_cache_dir() + "/stats/" + sha256_hex(provenance.dump()).substr(0, 24) + ".h5"
+                             : spec.stats;
+    const std::string why = calib::stats_reuse_mismatch(summary.stats_path, provenance);
+    if (why.empty()) {
+      summary.stats_reused = true;
+      reader = std::make_unique<calib::StatsReader>(summary.stats_path);
+      log << "calibration: reusing statistics " << summary.stats_path << "\n";
+    } else {
+      log << "calibration: computing statistics into " << summary.stats_path << " (" << why << ")\n";
+      writer = std::make_unique<calib::StatsWriter>(summary.stats_path, provenance);
+    }
+    qconfig["calibration"] = provenance;
+    qconfig["calibration"]["text"] = fs::path(spec.calib.path).filename().string();
+  }
+
+  io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1);
+  LayerQuantizer lq{*algorithm, spec.grid, log};
+  const auto all_tensors = source->tensors();
+  auto write_layer = [&](int L, const model::LayerWeights& w, double secs) {
+    std::map<std::string, torch::Tensor> fp;
+    const std::string p = model::layer_prefix(L);
+    for (const auto& t : all_tensors) {
+      if (t.name.rfind(p, 0) == 0 && !is_block_linear_weight(t.name, L)) fp[t.name] = source->load(t.name);
+    }
+    out.write_shard(fp, lq.done);
+    lq.done.clear();
+    log << "layer " << std::setw(3) << L + 1 << "/" << cfg.num_layers << " quantized in " << std::fixed
+        << std::setprecision(2) << secs << " s\n";
+  };
+
+  if (writer) {
+    calib::calibrate_layerwise(
+        model, samples, spec.calibration,
+        [&](model::LayerWeights& w, const calib::StageStats& stage) {
+          for (const auto& [input, stats] : stage.inputs) {
+            std::vector<std::string> names;
+            for (const auto& l : calib::linears_reading(input)) names.push_back(model::layer_prefix(w.index) + l);
+            writer->add(names, input, stats);
+          }
+          for (const auto& linear : stage.linears) lq.run(w, linear, &stage.of(linear));
+        },
+        [&](int L, double secs) { write_layer(L, {}, secs); });
+    writer->commit();
+  } else {
+    for (int L = 0; L < cfg.num_layers; ++L) {
+      const auto t0 = Clock::now();
+      model::LayerWeights w = model.load_layer(L);
+      for (const auto& s : model::block_linears()) {
+        if (reader) {
+          const calib::InputStats stats = reader->read(model::layer_prefix(L) + s.name);
+          lq.run(w, s.name, &stats);
+        } else {
+          lq.run(w, s.name, nullptr);
+        }
+      }
+      write_layer(L, w, seconds_since(t0));
+    }
+  }
+
+  // The rest: embeddings, final norm, head.
+  std::map<std::string, torch::Tensor> rest;
+  for (const auto& t : all_tensors) {
+    if (t.name.rfind("model.layers.", 0) != 0) rest[t.name] = source->load(t.name);
+  }
+  out.write_shard(rest, {});
+
+  summary.seconds = seconds_since(t_start);
+  summary.report = {{"model", spec.model},
+                    {"quantization", qconfig},
+                    {"stats_file", summary.stats_path},
+                    {"stats_reused", summary.stats_reused},
+                    {"layers", lq.rows},
+                    {"warnings", lq.warnings},
+                    {"seconds", summary.seconds}};
+  out.write_text("quant_report.json", summary.report.dump(2) + "\n");
+  model::copy_tokenizer_files(tok_path, out.staging_dir());
+  out.commit();
+  return summary;
+}
+
+}  // namespace ptq::pipeline

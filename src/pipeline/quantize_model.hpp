@@ -1,0 +1,43 @@
+// `ptq quantize` as a function: model -> (calibration statistics, reused from the HDF5 store when
+// they match) -> algorithm per linear layer -> ptq's quantized directory and a per-layer report.
+// Streams one decoder layer at a time: the FP model stays memory-mapped, each finished layer is
+// written as its own shard.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <iosfwd>
+#include <string>
+
+#include "algorithms/common/int_grid.hpp"
+#include "calibration/layerwise.hpp"
+#include "calibration/samples.hpp"
+#include "data/text_source.hpp"
+
+namespace ptq::pipeline {
+
+struct QuantizeSpec {
+  std::string model, tokenizer;  // tokenizer: found beside the model when empty
+  data::TextSourceSpec calib;    // calib.path empty: no calibration (data-free algorithms only)
+  calib::SamplingSpec sampling;
+  calib::CalibrationOptions calibration;
+  std::string stats;             // HDF5 statistics file; empty: <cache>/stats/<provenance hash>.h5
+  std::string algorithm = "rtn";
+  nlohmann::json algorithm_options = nlohmann::json::object();
+  algo::IntGrid grid;
+  std::string out;
+};
+
+struct QuantizeSummary {
+  nlohmann::json report;      // what quant_report.json holds
+  bool stats_reused = false;
+  std::string stats_path;
+  double seconds = 0;
+};
+
+// Progress and warnings go to `log`. Throws ptq::Error naming the file, key or layer.
+QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log);
+
+// Content fingerprint of a model file or directory (SHA-256 over its weight and config files).
+std::string model_fingerprint(const std::string& path);
+
+}  // namespace ptq::pipeline
