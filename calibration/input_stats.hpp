@@ -49,6 +49,8 @@ class InputStats {
                               const std::string& where);
 
  private:
+  void add_channel_sums_cpu(const torch::Tensor& x, const std::string& where);
+
   int64_t channels_ = 0, count_ = 0;
   bool fp64_ = false;
   bool upper_only_ = false;  // xtx_ holds just the upper triangle (the BLAS syrk path)
