@@ -4,49 +4,25 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "eval/windows.hpp"
 
 namespace ptq::eval {
 
 PerplexityResult perplexity(model::Model& model, const std::vector<int>& tokens,
                             const PerplexityOptions& opt) {
   torch::NoGradGuard no_grad;
-  const bool llamacpp = opt.protocol == "llamacpp";
-  if (!llamacpp && opt.protocol != "gptq") {
-    fail("perplexity", "unknown protocol '" + opt.protocol + "' (llamacpp, gptq)");
-  }
-  const int64_t n = opt.seqlen;
-  if (n < 2) fail("perplexity", "seqlen must be at least 2");
-  int64_t windows = static_cast<int64_t>(tokens.size()) / n;
-  if (opt.max_windows > 0) windows = std::min<int64_t>(windows, opt.max_windows);
-  if (windows == 0) {
-    fail("perplexity", "the text has " + std::to_string(tokens.size()) + " tokens, fewer than one window of " +
-                           std::to_string(n));
-  }
-  const int bos = model.config().bos_token_id;
-  const int64_t first = llamacpp ? n / 2 : 0;  // first scored logit position in a window
-  const int64_t scored_per_window = n - 1 - first;
+  const WindowPlan plan = plan_windows(opt.protocol, opt.seqlen, opt.max_windows, tokens.size(),
+                                       model.config().bos_token_id, "perplexity");
+  const int64_t n = plan.seqlen, windows = plan.windows;
 
   const auto t0 = std::chrono::steady_clock::now();
   double sum = 0, sum2 = 0;
   int64_t count = 0;
   for (int64_t w0 = 0; w0 < windows; w0 += opt.batch) {
     const int64_t b = std::min<int64_t>(opt.batch, windows - w0);
-    auto ids = torch::empty({b, n}, torch::kInt64);
-    auto acc = ids.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < b; ++i) {
-      const int64_t start = (w0 + i) * n;
-      for (int64_t j = 0; j < n; ++j) acc[i][j] = tokens[start + j];
-      if (llamacpp && bos >= 0) acc[i][0] = bos;
-    }
-    auto logits = model.forward(ids, nullptr, opt.hook);  // [b, n, V]
-    auto lp = torch::log_softmax(logits.narrow(1, first, scored_per_window).to(torch::kFloat64), -1);
-    // Targets are the original tokens (the BOS substitution affects only the input).
-    auto targets = torch::empty({b, scored_per_window}, torch::kInt64);
-    auto tacc = targets.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < b; ++i) {
-      const int64_t start = (w0 + i) * n;
-      for (int64_t j = 0; j < scored_per_window; ++j) tacc[i][j] = tokens[start + first + j + 1];
-    }
+    auto logits = model.forward(plan.inputs(tokens, w0, b), nullptr, opt.hook);  // [b, n, V]
+    auto lp = torch::log_softmax(logits.narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
+    auto targets = plan.targets(tokens, w0, b);
     auto nll = -lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [b, scored]
     if (!torch::isfinite(nll).all().item<bool>()) {
       fail("perplexity", "non-finite log-likelihood in windows " + std::to_string(w0) + ".." +

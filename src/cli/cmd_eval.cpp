@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "data/text_source.hpp"
+#include "eval/kl_divergence.hpp"
 #include "eval/perplexity.hpp"
 #include "io/atomic_file.hpp"
 
@@ -11,7 +12,7 @@ namespace ptq::cli {
 
 void add_eval(CLI::App& app) {
   struct Args {
-    std::string model, tokenizer, json;
+    std::string model, tokenizer, json, reference;
     std::vector<std::string> texts;
     eval::PerplexityOptions ppl;
   };
@@ -25,9 +26,15 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--batch", args->ppl.batch, "Windows per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--max-windows", args->ppl.max_windows, "Evaluate at most this many windows (0 = all)");
   cmd->add_option("--json", args->json, "Write the results as JSON to this file");
+  cmd->add_option("--reference", args->reference,
+                  "Also report KL divergence, top-1 agreement and delta-p against this (FP) model");
   cmd->callback([args] {
     auto lm = load_model(args->model, args->tokenizer);
     const std::string tok_id = data::tokenizer_fingerprint(lm.tokenizer_path);
+    std::shared_ptr<model::Model> reference;
+    if (!args->reference.empty()) {
+      reference = load_model(args->reference, lm.tokenizer_path).model;
+    }
     nlohmann::json out = {{"model", args->model}, {"protocol", args->ppl.protocol}, {"seqlen", args->ppl.seqlen}};
     std::printf("%-40s %-9s %6s %8s %10s %10s %9s %9s\n", "text", "protocol", "n_ctx", "windows",
                 "tokens", "PPL", "+/-", "tok/s");
@@ -42,6 +49,19 @@ void add_eval(CLI::App& app) {
                   r.ppl, r.ppl_stderr, r.tokens_per_second);
       auto entry = eval::to_json(r);
       entry["path"] = path;
+      if (reference) {
+        eval::KlOptions ko;
+        ko.protocol = args->ppl.protocol;
+        ko.seqlen = args->ppl.seqlen;
+        ko.batch = args->ppl.batch;
+        ko.max_windows = args->ppl.max_windows;
+        const auto k = eval::kl_divergence(*reference, *lm.model, ids, ko);
+        std::printf("  vs reference: KL mean %.6f +/- %.6f, median %.6f, p90 %.6f, p99 %.6f, max %.4f; "
+                    "top-1 agreement %.2f%% +/- %.2f%%; delta-p %+.4f%% +/- %.4f%%; PPL ref %.4f\n",
+                    k.mean_kl, k.kl_stderr, k.kl_median, k.kl_p90, k.kl_p99, k.kl_max, 100 * k.top1_agreement,
+                    100 * k.top1_stderr, 100 * k.mean_delta_p, 100 * k.delta_p_stderr, k.ppl_reference);
+        entry["kl_divergence"] = eval::to_json(k);
+      }
       out["texts"].push_back(entry);
     }
     if (!args->json.empty()) io::write_file_atomically(args->json, out.dump(2) + "\n");

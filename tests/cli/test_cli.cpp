@@ -92,6 +92,9 @@ TEST_CASE("ptq quantize writes a model that ptq eval and ptq generate accept", "
   // 4 bits with groups of 32 costs little on this model, but never nothing.
   CHECK(ppl_of(q.output) > ppl_of(fp.output));
   CHECK(ppl_of(q.output) < 1.1 * ppl_of(fp.output));
+  const auto kl = run_ptq("eval --model " + dir + "/q --reference " + bin + eval_args);
+  REQUIRE(kl.status == 0);
+  CHECK_THAT(kl.output, Catch::Contains("vs reference: KL mean") && Catch::Contains("top-1 agreement"));
 
   r = run_ptq("quantize -m " + bin + " --algo gptq --out " + dir + "/q2");
   CHECK(r.status == 1);

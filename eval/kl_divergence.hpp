@@ -1,0 +1,41 @@
+// How far a quantized model's next-token distribution moved from the reference (FP) model's, on
+// the same text and windows as perplexity (either protocol), as llama.cpp's --kl-divergence reports
+// it: mean KL(P_ref || P_q) per scored token with its standard error and percentiles, top-1
+// agreement, and the change of the correct token's probability.
+// This version runs both models side by side per batch of windows (exact, no stored logits): both
+// must fit in memory. Storing the reference's top-k once per text is the planned next step.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "model/decoder.hpp"
+
+namespace ptq::eval {
+
+struct KlOptions {
+  std::string protocol = "llamacpp";
+  int seqlen = 256;
+  int batch = 4;
+  int max_windows = 0;
+};
+
+struct KlResult {
+  std::string protocol;
+  int seqlen = 0;
+  int64_t windows = 0, tokens_scored = 0;
+  double mean_kl = 0, kl_stderr = 0;                       // nats per token
+  double kl_median = 0, kl_p90 = 0, kl_p99 = 0, kl_max = 0;
+  double top1_agreement = 0, top1_stderr = 0;              // fraction of tokens with the same argmax
+  double mean_delta_p = 0, delta_p_stderr = 0;             // mean of p_q(correct) - p_ref(correct)
+  double ppl_reference = 0, ppl = 0;
+  double seconds = 0;
+};
+
+KlResult kl_divergence(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
+                       const KlOptions& opt);
+
+nlohmann::json to_json(const KlResult& r);
+
+}  // namespace ptq::eval
