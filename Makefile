@@ -24,6 +24,9 @@ test: build
 
 bench: build
 	./$(BUILD_DIR)/bench_forward
+	./$(BUILD_DIR)/bench_gptq
+	./$(BUILD_DIR)/bench_hessian
+	./$(BUILD_DIR)/bench_calib_memory
 
 clean:
 	rm -rf $(BUILD_DIR)
