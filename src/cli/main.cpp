@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_inspect(app);
   ptq::cli::add_run(app);
   ptq::cli::add_quantize(app);
+  ptq::cli::add_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

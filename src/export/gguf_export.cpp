@@ -1,0 +1,176 @@
+#include "export/gguf_export.hpp"
+
+#include <filesystem>
+#include <map>
+
+#include "algorithms/ggml/ggml_blocks.hpp"
+#include "core/error.hpp"
+#include "io/gguf_model.hpp"
+#include "io/gguf_writer.hpp"
+#include "io/rotary_layout.hpp"
+#include "model/model_files.hpp"
+#include "tokenizer/llama2c_tokenizer.hpp"
+#include "tokenizer/sentencepiece_tokenizer.hpp"
+#include "tokenizer/spm_gguf_vocab.hpp"
+
+namespace ptq::exporter {
+
+namespace fs = std::filesystem;
+using io::GgmlType;
+
+namespace {
+
+// The parts of a decoder layer under llama.cpp's names, in llama.cpp's order; the Hugging Face names
+// come from io::gguf_to_hf_name, so the two directions share one table.
+constexpr const char* kLayerParts[] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
+                                       "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
+
+struct Planned {
+  std::string gguf, hf;
+  int rotary_heads = 0;  // > 0: q/k rows to move back to the interleaved layout
+};
+
+std::vector<Planned> plan_tensors(const model::WeightSource& src) {
+  const model::ModelConfig& c = src.config();
+  std::vector<Planned> out;
+  auto add = [&](const std::string& gguf, int rotary_heads) {
+    out.push_back({gguf, io::gguf_to_hf_name(gguf), rotary_heads});
+  };
+  add("token_embd.weight", 0);
+  for (int l = 0; l < c.num_layers; ++l) {
+    for (const std::string part : kLayerParts) {
+      const int heads = part == "attn_q" ? c.num_heads : part == "attn_k" ? c.num_kv_heads : 0;
+      add("blk." + std::to_string(l) + "." + part + ".weight", heads);
+    }
+  }
+  add("output_norm.weight", 0);
+  if (src.has("lm_head.weight")) add("output.weight", 0);  // else tied: llama.cpp reuses token_embd
+  for (const Planned& t : out) {
+    if (!src.has(t.hf)) fail(src.path(), "tensor '" + t.hf + "' (GGUF '" + t.gguf + "') is missing");
+  }
+  return out;
+}
+
+tok::SpmVocab load_vocab(const std::string& path, int vocab_size) {
+  fs::path p(path);
+  if (fs::is_directory(p)) {
+    if (!fs::exists(p / "tokenizer.model")) {
+      fail(path, "GGUF export needs a SentencePiece vocabulary (tokenizer.model); byte-level BPE "
+                 "tokenizer.json vocabularies are not exported yet");
+    }
+    p /= "tokenizer.model";
+  }
+  const std::string ext = p.extension().string();
+  if (ext == ".model") return tok::SentencePieceTokenizer(p.string()).vocab();
+  if (ext == ".gguf") return tok::load_gguf_spm_vocab(io::GgufReader(p.string()));
+  if (ext == ".json") fail(path, "byte-level BPE vocabularies are not exported to GGUF yet");
+  return tok::load_llama2c_vocab(p.string(), vocab_size);
+}
+
+uint32_t file_type(GgmlType t) {  // llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0
+  switch (t) {
+    case GgmlType::F16: return 1;
+    case GgmlType::Q4_0: return 2;
+    case GgmlType::Q8_0: return 7;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+GgmlType gguf_export_type(const std::string& name) {
+  static const std::map<std::string, GgmlType> kTypes = {
+      {"f32", GgmlType::F32}, {"f16", GgmlType::F16}, {"q8_0", GgmlType::Q8_0}, {"q4_0", GgmlType::Q4_0}};
+  auto it = kTypes.find(name);
+  if (it == kTypes.end()) throw Error("unknown GGUF type '" + name + "' (choose f32, f16, q8_0 or q4_0)");
+  return it->second;
+}
+
+GgufExportResult export_gguf(const model::WeightSource& src, const std::string& out, const GgufExportOptions& opt) {
+  const model::ModelConfig& c = src.config();
+  const GgmlType type = gguf_export_type(opt.type);
+  const bool has_fallback = !opt.fallback.empty();
+  const GgmlType fallback = has_fallback ? gguf_export_type(opt.fallback) : GgmlType::F32;
+  if (has_fallback && fallback != GgmlType::F16 && fallback != GgmlType::F32) {
+    throw Error("GGUF fallback type '" + opt.fallback + "' must be f16 or f32");
+  }
+  if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM") {
+    fail(src.path(), "architecture " + c.architecture + " cannot be exported to GGUF (only llama-architecture "
+                     "models: LlamaForCausalLM, MistralForCausalLM)");
+  }
+  if (c.attention_bias) fail(src.path(), "q/k/v biases are not part of GGUF's llama architecture");
+
+  GgufExportResult res;
+  res.tokenizer = opt.tokenizer.empty() ? model::find_tokenizer(src.path(), c.vocab_size) : opt.tokenizer;
+  const tok::SpmVocab vocab = load_vocab(res.tokenizer, c.vocab_size);
+  if (vocab.size() != c.vocab_size) {
+    fail(res.tokenizer, "vocabulary has " + std::to_string(vocab.size()) + " tokens but the model has " +
+                            std::to_string(c.vocab_size));
+  }
+
+  io::GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  w.add_string("general.name", opt.name.empty() ? fs::path(src.path()).stem().string() : opt.name);
+  w.add_u32("general.file_type", file_type(type));
+  if (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) w.add_u32("general.quantization_version", 2);
+  std::vector<std::pair<const char*, int>> hparams = {
+      {"llama.context_length", c.max_position_embeddings}, {"llama.embedding_length", c.hidden_size},
+      {"llama.block_count", c.num_layers},                 {"llama.feed_forward_length", c.intermediate_size},
+      {"llama.attention.head_count", c.num_heads},         {"llama.attention.head_count_kv", c.num_kv_heads}};
+  if (c.head_dim * c.num_heads != c.hidden_size) {  // llama.cpp assumes hidden / heads otherwise
+    hparams.push_back({"llama.attention.key_length", c.head_dim});
+    hparams.push_back({"llama.attention.value_length", c.head_dim});
+  }
+  for (const auto& [key, v] : hparams) w.add_u32(key, static_cast<uint32_t>(v));
+  w.add_u32("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim));
+  w.add_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
+  w.add_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
+  w.add_u32("llama.vocab_size", static_cast<uint32_t>(c.vocab_size));
+
+  std::vector<int32_t> types(vocab.types.size());
+  for (size_t i = 0; i < types.size(); ++i) types[i] = static_cast<int32_t>(vocab.types[i]);
+  w.add_string("tokenizer.ggml.model", "llama");
+  w.add_string_array("tokenizer.ggml.tokens", vocab.pieces);
+  w.add_f32_array("tokenizer.ggml.scores", vocab.scores);
+  w.add_i32_array("tokenizer.ggml.token_type", types);
+  if (vocab.bos_id >= 0) w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos_id));
+  if (vocab.eos_id >= 0) w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos_id));
+  if (vocab.unk_id >= 0) w.add_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk_id));
+  w.add_bool("tokenizer.ggml.add_bos_token", vocab.add_bos_token);
+  w.add_bool("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
+
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const model::TensorInfo& t : src.tensors()) shapes[t.name] = t.shape;
+  const std::vector<Planned> plan = plan_tensors(src);
+  for (const Planned& t : plan) {
+    const std::vector<int64_t>& shape = shapes.at(t.hf);
+    const std::vector<int64_t> dims(shape.rbegin(), shape.rend());  // ggml order: row length first
+    GgmlType tt = dims.size() == 1 ? GgmlType::F32 : type;
+    const io::GgmlTypeTraits tr = io::ggml_type_traits(static_cast<uint32_t>(tt));
+    if (dims[0] % tr.block_size != 0) {
+      if (!has_fallback) {
+        fail(src.path(), "tensor '" + t.gguf + "' (" + t.hf + ") has rows of " + std::to_string(dims[0]) +
+                             " weights, not a multiple of " + tr.name + "'s block size " +
+                             std::to_string(tr.block_size) + "; ggml cannot store it as " + tr.name +
+                             " (pass a fallback type, e.g. --fallback f16, as llama.cpp's converter does)");
+      }
+      tt = fallback;
+      res.fallbacks.push_back(t.gguf);
+    }
+    w.add_tensor(t.gguf, dims, tt);
+    res.tensors.push_back(t.gguf);
+  }
+
+  res.bytes = w.write(out, [&](size_t i, const io::GgufWriter::Tensor& info) {
+    const Planned& p = plan[i];
+    torch::Tensor x = src.load(p.hf).to(torch::kFloat32);
+    if (p.rotary_heads > 0) x = io::rotate_half_to_interleaved(x, p.rotary_heads);
+    x = x.contiguous();
+    const int64_t n = info.dims[0];
+    if (x.numel() % n != 0 || x.size(-1) != n) fail(src.path(), "tensor '" + p.hf + "' changed shape while exporting");
+    return ggml::encode_rows(static_cast<uint32_t>(info.type), x.data_ptr<float>(), x.numel() / n, n);
+  });
+  return res;
+}
+
+}  // namespace ptq::exporter
