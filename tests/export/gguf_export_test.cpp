@@ -260,3 +260,21 @@ TEST_CASE("GGUF export is deterministic and takes the SentencePiece .model vocab
   CHECK(c.get_float_array("tokenizer.ggml.scores") == a.get_float_array("tokenizer.ggml.scores"));
   CHECK(c.get_int_array("tokenizer.ggml.token_type") == a.get_int_array("tokenizer.ggml.token_type"));
 }
+
+TEST_CASE("GGUF f16 export: matrices rounded to half, norms F32", "[export][gguf]") {
+  SHARED_FILE(bin, "models/stories260K.bin");
+  const std::string out = test::scratch_dir("gguf-export-f16") + "/stories260K-f16.gguf";
+  auto src = io::open_llama2c_model(bin);
+  const auto res = test::export_gguf_as(*src, out, "f16");
+  CHECK(res.fallbacks.empty());  // F16 has no blocks: 172-wide rows are fine
+  WARN("stories260K f16 GGUF: " << res.bytes << " bytes");
+  io::GgufReader r(out);
+  CHECK(r.get_int("general.file_type") == 1);
+  CHECK_FALSE(r.has("general.quantization_version"));
+  for (const auto& t : r.tensors()) {
+    INFO(t.name);
+    const torch::Tensor w = as_gguf_layout(*src, t.name);
+    CHECK(t.type_name == (t.dims.size() == 1 ? "F32" : "F16"));
+    CHECK(torch::equal(r.load_f32(t.name), t.dims.size() == 1 ? w : w.to(torch::kHalf).to(torch::kFloat)));
+  }
+}

@@ -214,7 +214,7 @@ TEST_CASE("llama.cpp (node-llama-cpp) loads ptq's GGUF and greedy-generates what
   const std::string scratch = test::scratch_dir("gguf-llamacpp");
   auto src = io::open_llama2c_model(bin);
   const std::string prompt = "Once upon a time";
-  for (const std::string type : {"f32", "q8_0", "q4_0"}) {
+  for (const std::string type : {"f32", "f16", "q8_0", "q4_0"}) {
     DYNAMIC_SECTION(type) {
       const std::string out = scratch + "/stories260K-" + type + ".gguf";
       test::export_gguf_as(*src, out, type);
