@@ -53,12 +53,15 @@ std::vector<Planned> plan_tensors(const model::WeightSource& src) {
 
 tok::SpmVocab load_vocab(const std::string& path, int vocab_size) {
   fs::path p(path);
-  if (fs::is_directory(p)) {
-    if (!fs::exists(p / "tokenizer.model")) {
-      fail(path, "GGUF export needs a SentencePiece vocabulary (tokenizer.model); byte-level BPE "
-                 "tokenizer.json vocabularies are not exported yet");
+  if (fs::is_directory(p)) {  // a Hugging Face directory (ptq convert writes tokenizer.bin into it)
+    if (fs::exists(p / "tokenizer.model")) {
+      p /= "tokenizer.model";
+    } else if (fs::exists(p / "tokenizer.bin")) {
+      p /= "tokenizer.bin";
+    } else {
+      fail(path, "GGUF export needs a SentencePiece vocabulary (tokenizer.model or tokenizer.bin); "
+                 "byte-level BPE tokenizer.json vocabularies are not exported yet");
     }
-    p /= "tokenizer.model";
   }
   const std::string ext = p.extension().string();
   if (ext == ".model") return tok::SentencePieceTokenizer(p.string()).vocab();

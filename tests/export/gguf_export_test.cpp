@@ -15,6 +15,8 @@
 #include "io/llama2c.hpp"
 #include "io/rotary_layout.hpp"
 #include "model/decoder.hpp"
+#include "model/hf_export.hpp"
+#include "model/weight_source.hpp"
 #include "support/shared_data.hpp"
 #include "tokenizer/spm_gguf_vocab.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -277,4 +279,26 @@ TEST_CASE("GGUF f16 export: matrices rounded to half, norms F32", "[export][gguf
     CHECK(t.type_name == (t.dims.size() == 1 ? "F32" : "F16"));
     CHECK(torch::equal(r.load_f32(t.name), t.dims.size() == 1 ? w : w.to(torch::kHalf).to(torch::kFloat)));
   }
+}
+
+TEST_CASE("GGUF export from a Hugging Face directory and from a GGUF gives the same file", "[export][gguf]") {
+  SHARED_FILE(bin, "models/stories260K.bin");
+  SHARED_FILE(tok, "models/tok512.bin");
+  const std::string dir = test::scratch_dir("gguf-export-sources");
+  auto src = io::open_llama2c_model(bin);
+  test::export_gguf_as(*src, dir + "/from-bin.gguf", "q8_0");
+  model::write_hf_directory(*src, tok, dir + "/hf");
+  exporter::GgufExportOptions opt;
+  opt.type = "q8_0";
+  opt.fallback = "f16";
+  opt.name = "stories260K";  // general.name defaults to the source's file name
+  exporter::export_gguf(*model::open_weights(dir + "/hf"), dir + "/from-hf.gguf", opt);
+  CHECK(io::read_text_file(dir + "/from-hf.gguf") == io::read_text_file(dir + "/from-bin.gguf"));
+
+  // Re-exporting our own f32 GGUF (vocabulary read from the GGUF itself) reproduces it byte for byte.
+  test::export_gguf_as(*src, dir + "/f32.gguf", "f32");
+  opt = {};
+  opt.name = "stories260K";
+  exporter::export_gguf(*model::open_weights(dir + "/f32.gguf"), dir + "/f32-again.gguf", opt);
+  CHECK(io::read_text_file(dir + "/f32-again.gguf") == io::read_text_file(dir + "/f32.gguf"));
 }
