@@ -7,12 +7,16 @@
 
 namespace ptq::test {
 
-inline exporter::GgufExportResult export_gguf_as(const model::WeightSource& src, const std::string& out,
-                                                 const std::string& type) {
+inline exporter::GgufExportOptions export_options(const std::string& type) {
   exporter::GgufExportOptions opt;
   opt.type = type;
   if (type == "q8_0" || type == "q4_0") opt.fallback = "f16";
-  return exporter::export_gguf(src, out, opt);
+  return opt;
+}
+
+inline exporter::GgufExportResult export_gguf_as(const model::WeightSource& src, const std::string& out,
+                                                 const std::string& type) {
+  return exporter::export_gguf(src, out, export_options(type));
 }
 
 }  // namespace ptq::test

@@ -250,9 +250,7 @@ TEST_CASE("GGUF export is deterministic and takes the SentencePiece .model vocab
   auto src = io::open_llama2c_model(bin);
   test::export_gguf_as(*src, dir + "/a.gguf", "q4_0");
   test::export_gguf_as(*src, dir + "/b.gguf", "q4_0");
-  exporter::GgufExportOptions opt;
-  opt.type = "q4_0";
-  opt.fallback = "f16";
+  exporter::GgufExportOptions opt = test::export_options("q4_0");
   CHECK(io::read_text_file(dir + "/a.gguf") == io::read_text_file(dir + "/b.gguf"));
 
   opt.tokenizer = model_tok;
@@ -288,9 +286,7 @@ TEST_CASE("GGUF export from a Hugging Face directory and from a GGUF gives the s
   auto src = io::open_llama2c_model(bin);
   test::export_gguf_as(*src, dir + "/from-bin.gguf", "q8_0");
   model::write_hf_directory(*src, tok, dir + "/hf");
-  exporter::GgufExportOptions opt;
-  opt.type = "q8_0";
-  opt.fallback = "f16";
+  exporter::GgufExportOptions opt = test::export_options("q8_0");
   opt.name = "stories260K";  // general.name defaults to the source's file name
   exporter::export_gguf(*model::open_weights(dir + "/hf"), dir + "/from-hf.gguf", opt);
   CHECK(io::read_text_file(dir + "/from-hf.gguf") == io::read_text_file(dir + "/from-bin.gguf"));
