@@ -15,7 +15,7 @@ void add_export(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("export", "Export a llama-architecture model to GGUF (llama.cpp)");
-  cmd->add_option("--model,-m", args->model, "Source model (llama.c .bin, Hugging Face directory, GGUF)")->required();
+  cmd->add_option("--model,-m", args->model, "Source model (llama2.c .bin, Hugging Face directory, GGUF)")->required();
   cmd->add_option("--format", args->format, "Output format: gguf")->capture_default_str();
   cmd->add_option("--type", args->opt.type, "Storage of the weight matrices: f32, f16, q8_0, q4_0 (norms stay f32)")
       ->capture_default_str();
