@@ -1,5 +1,6 @@
 // GPTQ on one 4096 x 4096 layer with a given Hessian (w4, group 128, act-order): seconds, and the
-// GFLOP/s of its block updates next to the sgemm peak measured in the same run.
+// GFLOP/s of its block updates next to the sgemm peak measured in the same run, and where the time
+// went (factoring H^-1, the column loops, the block updates).
 // Usage: bench_gptq [--threads N] [--n 4096]
 #include <torch/torch.h>
 
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
   std::printf("threads %d, sgemm peak %.1f GFLOP/s\n", threads, peak);
   std::printf("GPTQ %lldx%lld w4 g128 act-order: %.3f s total; block updates %.1f GFLOP = %.1f GFLOP/s if they took all of it (%.0f%% of peak)\n",
               (long long)n, (long long)n, s, flops / 1e9, flops / s / 1e9, 100 * flops / s / 1e9 / peak);
+  const auto& tm = r.timing;
+  std::printf("  of which: H^-1 factor %.3f s (%.0f%%), column loops %.3f s (%.0f%%), block updates %.3f s (%.0f%%, %.1f GFLOP/s), rest %.3f s\n",
+              tm.factor_s, 100 * tm.factor_s / s, tm.columns_s, 100 * tm.columns_s / s, tm.update_s, 100 * tm.update_s / s,
+              tm.update_s > 0 ? flops / tm.update_s / 1e9 : 0.0, s - tm.factor_s - tm.columns_s - tm.update_s);
   std::printf("relative output error %.5f, damping %.4g\n", ptq::algo::relative_output_error(W, r.q.dequantize(), H), r.damp);
   return 0;
 }

@@ -16,8 +16,14 @@ torch::Tensor random_hessian(int64_t n, uint64_t seed) {
   return 2.0 / X.size(0) * X.t().matmul(X);
 }
 
-// GPTQ without lazy batching: after each column, every later column is updated at once.
-torch::Tensor plain_gptq(torch::Tensor W, torch::Tensor H, const algo::IntGrid& g, double damp_percent) {
+// GPTQ without lazy batching: after each column, every later column is updated at once. With
+// act-order, columns are taken by decreasing Hessian diagonal and the result is put back in order.
+torch::Tensor plain_gptq(torch::Tensor W, torch::Tensor H, const algo::IntGrid& g, double damp_percent, bool act_order = false) {
+  if (act_order) {
+    auto perm = torch::argsort(H.diagonal(), 0, true);
+    auto out = plain_gptq(W.index_select(1, perm), H.index_select(0, perm).index_select(1, perm), g, damp_percent);
+    return out.index_select(1, torch::argsort(perm));
+  }
   W = W.clone();
   const int64_t cols = W.size(1);
   const double damp = damp_percent * H.diagonal().mean().item<double>();
@@ -36,6 +42,16 @@ torch::Tensor plain_gptq(torch::Tensor W, torch::Tensor H, const algo::IntGrid& 
   return out;
 }
 
+// With H = I no error is spread: GPTQ must reproduce RTN to the bit (codes, parameters, g_idx).
+void check_same_as_rtn(const torch::Tensor& W, const algo::IntGrid& g, const algo::GptqOptions& opt) {
+  auto r = algo::gptq_quantize(W, torch::eye(W.size(1)), g, opt);
+  auto rtn = algo::rtn_quantize(W, g);
+  CHECK(torch::equal(r.q.codes, rtn.codes));
+  CHECK(torch::equal(r.q.scales, rtn.scales));
+  CHECK(torch::equal(r.q.zeros, rtn.zeros));
+  CHECK(torch::equal(r.q.g_idx, rtn.g_idx));
+}
+
 }  // namespace
 
 TEST_CASE("GPTQ with H = I gives exactly RTN's codes", "[algorithms][gptq]") {
@@ -45,11 +61,7 @@ TEST_CASE("GPTQ with H = I gives exactly RTN's codes", "[algorithms][gptq]") {
     algo::IntGrid g;
     g.bits = 3;
     g.group_size = gs;
-    auto r = algo::gptq_quantize(W, torch::eye(96), g, {});
-    auto rtn = algo::rtn_quantize(W, g);
-    CHECK(torch::equal(r.q.codes, rtn.codes));
-    CHECK(torch::allclose(r.q.scales, rtn.scales));
-    CHECK(torch::equal(r.q.g_idx, rtn.g_idx));
+    check_same_as_rtn(W, g, {});
   }
 }
 
@@ -67,6 +79,50 @@ TEST_CASE("blocked GPTQ equals plain column-by-column GPTQ", "[algorithms][gptq]
     const float diff = (r.q.dequantize() - plain_gptq(W, H, g, opt.damp_percent)).abs().max().item<float>();
     INFO("group size " << gs);
     CHECK(diff <= 1e-5f);
+  }
+}
+
+TEST_CASE("GPTQ with H = I fits exactly RTN's parameters on every kind of grid", "[algorithms][gptq]") {
+  torch::manual_seed(11);
+  auto W = torch::randn({19, 100});  // rows not a multiple of the row tile, a partial last group
+  W[3].zero_();                      // an all-zero row gets the range [-1, 1]
+  W.select(1, 7).mul_(30);
+  for (int bits : {2, 4, 8}) {
+    for (bool sym : {false, true}) {
+      for (int gs : {-1, 0, 32, 40}) {
+        for (bool mse : {false, true}) {
+          algo::IntGrid g;
+          g.bits = bits;
+          g.sym = sym;
+          g.group_size = gs;
+          g.mse = mse;
+          algo::GptqOptions opt;
+          opt.block_size = 48;
+          INFO("bits " << bits << " sym " << sym << " group " << gs << " mse " << mse);
+          check_same_as_rtn(W, g, opt);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("blocked GPTQ with act-order equals plain GPTQ on the permuted layer", "[algorithms][gptq]") {
+  auto H = random_hessian(72, 12);
+  torch::manual_seed(13);
+  auto W = torch::randn({21, 72});
+  for (int gs : {0, 16, 20}) {
+    for (int bs : {16, 28, 128}) {
+      algo::IntGrid g;
+      g.bits = 3;
+      g.group_size = gs;
+      algo::GptqOptions opt;
+      opt.block_size = bs;
+      opt.act_order = true;
+      auto r = algo::gptq_quantize(W, H, g, opt);
+      const float diff = (r.q.dequantize() - plain_gptq(W, H, g, opt.damp_percent, true)).abs().max().item<float>();
+      INFO("group size " << gs << " block size " << bs);
+      CHECK(diff <= 1e-5f);
+    }
   }
 }
 
@@ -123,6 +179,20 @@ TEST_CASE("GPTQ handles dead columns, grows damping, then falls back to RTN", "[
   auto r = algo::gptq_quantize(W, H, g, {});
   CHECK_FALSE(r.fell_back_to_rtn);
   CHECK(r.q.dequantize().select(1, 5).abs().max().item<float>() == 0);  // dead column zeroed
+
+  // The same with act-order and groups fitted up front or as they begin.
+  for (bool static_groups : {false, true}) {
+    algo::IntGrid grouped;
+    grouped.group_size = 8;
+    algo::GptqOptions opt;
+    opt.act_order = true;
+    opt.static_groups = static_groups;
+    opt.block_size = 12;
+    auto a = algo::gptq_quantize(W, H, grouped, opt);
+    INFO("static groups " << static_groups);
+    CHECK(a.q.dequantize().select(1, 5).abs().max().item<float>() == 0);
+    CHECK(algo::relative_output_error(W, a.q.dequantize(), H) < algo::relative_output_error(W, algo::rtn_quantize(W, grouped).dequantize(), H));
+  }
 
   // Indefinite: a negative eigenvalue far larger than any damping.
   auto bad = -1000 * torch::eye(32);
