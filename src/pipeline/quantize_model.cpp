@@ -160,7 +160,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1);
   LayerQuantizer lq{*algorithm, spec.grid, log};
   const auto all_tensors = source->tensors();
-  auto write_layer = [&](int L, const model::LayerWeights& w, double secs) {
+  auto write_layer = [&](int L, double secs) {
     std::map<std::string, torch::Tensor> fp;
     const std::string p = model::layer_prefix(L);
     for (const auto& t : all_tensors) {
@@ -183,21 +183,24 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
           }
           for (const auto& linear : stage.linears) lq.run(w, linear, &stage.of(linear));
         },
-        [&](int L, double secs) { write_layer(L, {}, secs); });
+        [&](int L, double secs) { write_layer(L, secs); });
     writer->commit();
   } else {
     for (int L = 0; L < cfg.num_layers; ++L) {
       const auto t0 = Clock::now();
       model::LayerWeights w = model.load_layer(L);
+      // Layers sharing an input share one stored group: read it once per layer, not once per linear.
+      std::map<std::string, calib::InputStats> by_input;
       for (const auto& s : model::block_linears()) {
         if (reader) {
-          const calib::InputStats stats = reader->read(model::layer_prefix(L) + s.name);
-          lq.run(w, s.name, &stats);
+          auto it = by_input.find(s.input);
+          if (it == by_input.end()) it = by_input.emplace(s.input, reader->read(model::layer_prefix(L) + s.name)).first;
+          lq.run(w, s.name, &it->second);
         } else {
           lq.run(w, s.name, nullptr);
         }
       }
-      write_layer(L, w, seconds_since(t0));
+      write_layer(L, seconds_since(t0));
     }
   }
 
