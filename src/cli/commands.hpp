@@ -17,6 +17,7 @@ void add_inspect(CLI::App& app);
 void add_run(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_export(CLI::App& app);
+void add_train(CLI::App& app);
 
 // A model with its tokenizer, as every command opens them.
 struct LoadedModel {

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_run(app);
   ptq::cli::add_quantize(app);
   ptq::cli::add_export(app);
+  ptq::cli::add_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -52,6 +52,9 @@ struct LayerRun {
 };
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// Rotate-half rotary embedding of x [B, T, heads, hd] with cos/sin [T, hd/2] (differentiable; the
+// trainer in src/train uses it too).
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 // One decoder layer: x [B, T, hidden] -> [B, T, hidden].
 torch::Tensor decoder_layer_forward(const ModelConfig& cfg, const LayerWeights& w, RotaryTable& rope,
