@@ -42,11 +42,11 @@ model::ModelConfig tiny_config(bool tied) {
 
 // A text of simple sentences from a fixed word list and a fixed LCG (no library randomness), with
 // paragraphs, so spm_train and the trainer have something learnable.
-std::string tiny_corpus(int sentences) {
+std::string tiny_corpus(int sentences, uint32_t seed) {
   const char* subjects[] = {"The cat", "A dog", "The old man", "My sister", "The teacher", "A bird"};
   const char* verbs[] = {"saw", "liked", "found", "painted", "followed", "called"};
   const char* objects[] = {"the red ball.", "a small house.", "the river.", "her friend.", "the garden.", "a letter."};
-  uint32_t x = 12345;
+  uint32_t x = seed;
   auto next = [&](int n) {
     x = x * 1664525u + 1013904223u;
     return static_cast<int>((x >> 16) % static_cast<uint32_t>(n));
@@ -84,8 +84,8 @@ std::string read_bytes(const std::string& path) {
 // Trains the tiny recipe in a fresh scratch directory; returns the directory.
 std::string train_tiny(const std::string& name, int seed, int steps, train::TrainResult* result = nullptr) {
   const std::string dir = test::scratch_dir(name);
-  io::write_file_atomically(dir + "/train.txt", tiny_corpus(1200));
-  io::write_file_atomically(dir + "/eval.txt", tiny_corpus(100));
+  io::write_file_atomically(dir + "/train.txt", tiny_corpus(1200, 12345));
+  io::write_file_atomically(dir + "/eval.txt", tiny_corpus(100, 777));
   auto cfg = train::parse_train_config(tiny_recipe(dir, seed, steps), name + ".yaml");
   std::ostringstream console;
   auto r = train::train_model(cfg, console);
