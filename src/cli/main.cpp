@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_quantize(app);
   ptq::cli::add_export(app);
   ptq::cli::add_report(app);
+  ptq::cli::add_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

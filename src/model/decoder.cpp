@@ -20,15 +20,6 @@ void check_shape(const WeightSource& src, const std::string& name, const torch::
   }
 }
 
-torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos,
-                           const torch::Tensor& sin) {
-  // x [B, T, heads, hd]; cos/sin [T, hd/2] broadcast over batch and heads.
-  const int64_t half = x.size(-1) / 2;
-  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
-  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
-}
-
 torch::Tensor linear(const LayerWeights& w, const std::string& name, torch::Tensor x,
                      const LayerRun& run) {
   if (run.hook && *run.hook) (*run.hook)(layer_prefix(w.index) + name, x);
@@ -60,6 +51,14 @@ void RotaryTable::ensure(int positions) {
   auto angles = torch::outer(pos, inv_freq);
   cos = torch::cos(angles).to(torch::kFloat32);
   sin = torch::sin(angles).to(torch::kFloat32);
+}
+
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  // x [B, T, heads, hd]; cos/sin [T, hd/2] broadcast over batch and heads.
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+  return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {

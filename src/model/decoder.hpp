@@ -54,6 +54,9 @@ struct LayerRun {
 };
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// Rotate-half rotary embedding of x [B, T, heads, hd] with cos/sin [T, hd/2] (differentiable; the
+// trainer in src/train uses it too).
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 // The attention block on normed hidden states h [B, T, hidden]: projections, rotary embeddings, causal
 // attention and o_proj (the residual is the caller's).
