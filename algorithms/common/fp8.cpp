@@ -45,6 +45,7 @@ uint8_t fp8_encode(float x, Fp8Format f) {
   if (std::isnan(x)) return l.nan_code;
   const uint8_t sign = std::signbit(x) ? 0x80 : 0x00;
   const double a = std::fabs(static_cast<double>(x));
+  if (a == 0) return sign;  // frexp(0) has no binade: +-0 keep their sign
   if (a >= fp8_max(f)) return sign | l.max_code;  // saturate (rounding could only go up from here)
   // Quantum of a's binade: 2^(e - mbits) for normal a in [2^e, 2^(e+1)), 2^(1 - bias - mbits) for
   // subnormals. a / quantum is then exact, and nearbyint rounds it half to even (the default

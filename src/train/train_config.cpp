@@ -14,33 +14,8 @@ namespace ptq::train {
 namespace {
 
 using config::YamlContext;
-
-double get_double(const YamlContext& ctx, const YAML::Node& map, const std::string& path,
-                  const std::string& key, double fallback, double lo, double hi) {
-  const auto n = map[key];
-  if (!n) return fallback;
-  double v = 0;
-  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v) || !std::isfinite(v)) {
-    fail(config::where(ctx, n, path + key),
-         "expected a finite number, got '" + (n.IsScalar() ? n.Scalar() : std::string("a collection")) + "'");
-  }
-  if (v < lo || v > hi) {
-    fail(config::where(ctx, n, path + key),
-         std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  return v;
-}
-
-bool get_bool(const YamlContext& ctx, const YAML::Node& map, const std::string& path, const std::string& key,
-              bool fallback) {
-  const auto n = map[key];
-  if (!n) return fallback;
-  bool v = false;
-  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
-    fail(config::where(ctx, n, path + key), "expected true or false");
-  }
-  return v;
-}
+using config::get_bool;
+using config::get_double;
 
 YAML::Node section(const YamlContext& ctx, const YAML::Node& root, const std::string& key,
                    const std::vector<std::string>& allowed, bool required) {

@@ -111,7 +111,7 @@ TEST_CASE("NF4 / FP4 encoders: nearest value, a midpoint goes to the lower value
   }
 }
 
-TEST_CASE("FP8 E4M3: hand-computed codes: subnormals, ties to even, saturation, NaN", "[.][known-failing][algorithms][dtypes][fp8]") {
+TEST_CASE("FP8 E4M3: hand-computed codes: subnormals, ties to even, saturation, NaN", "[algorithms][dtypes][fp8]") {
   const auto F = Fp8Format::E4M3;
   CHECK(algo::fp8_max(F) == 448.0f);
   CHECK(algo::fp8_encode(1.0f, F) == 0x38);                 // 0.0111.000
@@ -125,7 +125,7 @@ TEST_CASE("FP8 E4M3: hand-computed codes: subnormals, ties to even, saturation, 
   CHECK(algo::fp8_encode(std::ldexp(7.0f, -9), F) == 0x07);   // largest subnormal
   CHECK(algo::fp8_encode(std::ldexp(15.0f, -10), F) == 0x08); // tie 7*2^-9 / 2^-6 -> smallest normal
   CHECK(algo::fp8_encode(std::ldexp(1.0f, -6), F) == 0x08);
-  CHECK(algo::fp8_encode(15.5f, F) == 0x50);                // tie 15 / 16 (carry into the next binade)
+  CHECK(algo::fp8_encode(15.5f, F) == 0x58);                // tie 15 (0.1010.111) / 16 (0.1011.000): carry into the next binade
   CHECK(algo::fp8_encode(448.0f, F) == 0x7E);
   CHECK(algo::fp8_encode(460.0f, F) == 0x7E);
   CHECK(algo::fp8_encode(1e6f, F) == 0x7E);                 // saturates, never NaN
@@ -158,7 +158,7 @@ TEST_CASE("FP8 E5M2: hand-computed codes: subnormals, ties to even, saturation, 
   CHECK(std::isnan(algo::fp8_decode(0x7D, F)));
 }
 
-TEST_CASE("FP8 encoders agree with a brute-force nearest-value oracle and round-trip every code", "[.][known-failing][algorithms][dtypes][fp8]") {
+TEST_CASE("FP8 encoders agree with a brute-force nearest-value oracle and round-trip every code", "[algorithms][dtypes][fp8]") {
   for (auto F : {Fp8Format::E4M3, Fp8Format::E5M2}) {
     for (int c = 0; c < 256; ++c) {
       const float v = algo::fp8_decode(static_cast<uint8_t>(c), F);
@@ -183,7 +183,7 @@ TEST_CASE("FP8 encoders agree with a brute-force nearest-value oracle and round-
   }
 }
 
-TEST_CASE("RTN with NF4 blocks of 64: bitsandbytes' blockwise absmax, nearest table value", "[.][known-failing][algorithms][dtypes]") {
+TEST_CASE("RTN with NF4 blocks of 64: bitsandbytes' blockwise absmax, nearest table value", "[algorithms][dtypes]") {
   torch::manual_seed(11);
   auto W = torch::randn({8, 192});
   algo::IntGrid g;
@@ -202,8 +202,11 @@ TEST_CASE("RTN with NF4 blocks of 64: bitsandbytes' blockwise absmax, nearest ta
       const float s = q.scales[r][c / 64].item<float>(), w = W[r][c].item<float>();
       double best = 1e9;
       for (float v : t) best = std::min(best, std::fabs(double(v) * s - w));
-      bad += std::fabs(D[r][c].item<float>() - t[q.codes[r][c].item<int>()] * s) > 0;
-      bad += std::fabs(double(D[r][c].item<float>()) - w) > best + 1e-6 * s;
+      // D is the code's table value times the block's absmax, rounded once to float (compared in
+      // double: the compiler may contract a float expression into an FMA that skips that rounding).
+      const double Dv = D[r][c].item<float>();
+      bad += std::fabs(Dv - double(t[q.codes[r][c].item<int>()]) * s) > std::ldexp(std::fabs(Dv), -24);
+      bad += std::fabs(Dv - w) > best + 1e-6 * s;
     }
   }
   CHECK(bad == 0);
