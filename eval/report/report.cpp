@@ -168,7 +168,7 @@ std::pair<std::vector<std::string>, std::vector<std::vector<std::string>>> cells
     }
     for (const auto& t : tasks) {
       const json a = r["tasks"].value(t, json::object());
-      c.push_back(cell(num_or_nan(a, "accuracy"), "%.4f"));
+      c.push_back(cell(num_or_nan(a, "acc"), "%.4f"));  // eval/tasks/run_tasks to_json's key
     }
     c.push_back(r["quantize_seconds"].is_number() ? fmt("%.2f", r["quantize_seconds"]) : "-");
     c.push_back(fmt("%.0f", r["peak_rss_mb"]));

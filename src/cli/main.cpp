@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <iostream>
 
@@ -11,11 +14,25 @@
 #include "core/threads.hpp"
 
 int main(int argc, char** argv) {
-  // glibc raises its mmap threshold each time a large block is freed, after which tensors of up to
-  // 32 MB come from the heap and fragment it: a layer-by-layer pass then grows with the model's
-  // depth (measured: 1.06 GB for 16 layers against 0.43 GB with a fixed threshold). A fixed
-  // threshold returns every large tensor to the system when it is freed.
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // libgomp's idle threads spin (sched_yield) between parallel regions, fighting OpenBLAS's own
+  // threads for the cores: with 2 threads eval ran at 2.5k tokens/s, with passive waiting 6.4k.
+  // libgomp reads the policy when it loads, before main, so ptq re-executes itself once with it set
+  // (a user's own OMP_WAIT_POLICY is respected).
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+  }
+  // glibc's mmap threshold, fixed (glibc otherwise raises it as large blocks are freed, and the
+  // heap then fragments as a layer-by-layer pass proceeds). Session 1 fixed it at 256 KB, which
+  // returned every activation above that to the system at free: each forward then page-faulted its
+  // activations afresh (eval of the default model 3.0k tokens/s; 4 MB: 4.6k; 32 MB: 6.1k). 32 MB
+  // (glibc's maximum) keeps activations on the heap; layer weights of large models stay above it.
+  // PTQ_MMAP_THRESHOLD (bytes) overrides it when peak memory matters more than speed.
+  const char* mmap_threshold = std::getenv("PTQ_MMAP_THRESHOLD");
+  mallopt(M_MMAP_THRESHOLD, mmap_threshold ? std::atoi(mmap_threshold) : 32 * 1024 * 1024);
+  // Freed heap memory is kept up to this much instead of being returned (and faulted in again) at
+  // every step; the peak stays what it was.
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
   CLI::App app{"ptq: post-training quantization of LLaMA-family models"};
   app.set_version_flag("--version", std::string("ptq ") + PTQ_VERSION + " (" + PTQ_GIT_COMMIT + ")");
   app.require_subcommand(1);

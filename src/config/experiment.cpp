@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <functional>
 
+#include "algorithms/common/act_quant.hpp"
+#include "algorithms/common/int_grid.hpp"
 #include "algorithms/registry.hpp"
 #include "config/yaml_schema.hpp"
 #include "config/yaml_tree.hpp"
@@ -21,7 +23,8 @@ std::string resolve(const YamlContext& ctx, const YAML::Node& node, const std::s
                     const std::string& p, bool must_exist) {
   if (p.empty()) return p;
   fs::path r = fs::path(p).is_absolute() ? fs::path(p) : fs::path(ctx.base_dir_of(key_path)) / p;
-  r = r.lexically_normal();
+  // Absolute: the resolved config is re-read from the run's own directory.
+  r = fs::absolute(r).lexically_normal();
   if (must_exist && !fs::exists(r)) fail(where(ctx, node, key_path), "file not found: " + r.string());
   return r.string();
 }
@@ -60,9 +63,43 @@ void read_pipeline(const YamlContext& ctx, const YAML::Node& pl, Experiment& x) 
     if (s.kind != "quantizer" && last) {
       fail(where(ctx, pl[i], path), "'" + s.algorithm + "' is a transform; the pipeline must end with a quantizer (rtn, gptq)");
     }
-    // The registry has the final word on options (the table above mirrors it).
-    auto algorithm = algo::make_algorithm(s.algorithm, s.options);
-    if (last && algorithm->needs_calibration() && x.calibration.text.empty()) {
+    // The registry has the final word on options (the table mirrors it).
+    if (s.kind == "transform") {
+      try {
+        algo::make_transform(s.algorithm, s.options);
+      } catch (const Error& e) {
+        fail(where(ctx, pl[i], path), e.what());
+      }
+      if (x.calibration.text.empty()) fail(where(ctx, pl[i], path), "'" + s.algorithm + "' needs calibration data: set calibration.text");
+    } else {
+      // A floating-point dtype fixes the code width: bits follows it unless given.
+      const std::string dtype = s.grid["dtype"];
+      if (dtype != "int" && !pl[i]["bits"]) s.grid["bits"] = algo::dtype_bits(dtype);
+      algo::IntGrid g;
+      g.bits = s.grid["bits"];
+      g.group_size = s.grid["group_size"];
+      g.sym = s.grid["sym"];
+      g.mse = s.grid["mse"];
+      g.dtype = dtype;
+      algo::ActQuantSpec a;
+      a.bits = s.act["act_bits"];
+      a.scheme = s.act["act_scheme"];
+      a.percentile = s.act["act_percentile"];
+      try {
+        g.validate(path);
+        a.validate(path);
+      } catch (const Error& e) {
+        // The message already starts with the key path; where() adds file:line:col in front of it.
+        std::string msg = e.what();
+        if (msg.rfind(path + ": ", 0) == 0) msg = msg.substr(path.size() + 2);
+        fail(where(ctx, pl[i], path), msg);
+      }
+      if (a.enabled() && a.scheme == "static" && x.calibration.text.empty()) {
+        fail(where(ctx, pl[i], path), "static activation scales are calibrated: set calibration.text");
+      }
+    }
+    auto algorithm = s.kind == "quantizer" ? algo::make_algorithm(s.algorithm, s.options) : nullptr;
+    if (algorithm && last && algorithm->needs_calibration() && x.calibration.text.empty()) {
       fail(where(ctx, pl[i], path), "'" + s.algorithm + "' needs calibration data: set calibration.text");
     }
     x.pipeline.push_back(std::move(s));
@@ -70,7 +107,7 @@ void read_pipeline(const YamlContext& ctx, const YAML::Node& pl, Experiment& x) 
 }
 
 void read_eval(const YamlContext& ctx, const YAML::Node& ev, Experiment& x) {
-  check_keys(ctx, ev, "eval", {"perplexity", "kl_divergence", "baseline"});
+  check_keys(ctx, ev, "eval", {"perplexity", "kl_divergence", "baseline", "kv_cache", "tasks"});
   x.kl_divergence = get_bool(ctx, ev, "eval.", "kl_divergence", false);
   x.baseline = get_bool(ctx, ev, "eval.", "baseline", true);
   if (const auto p = ev["perplexity"]) {
@@ -82,6 +119,22 @@ void read_eval(const YamlContext& ctx, const YAML::Node& ev, Experiment& x) {
     x.perplexity.seqlen = get_int(ctx, p, "eval.perplexity.", "seqlen", 256, 2, 1 << 20);
     x.perplexity.batch = get_int(ctx, p, "eval.perplexity.", "batch", 8, 1, 4096);
     x.perplexity.max_windows = get_int(ctx, p, "eval.perplexity.", "max_windows", 0, 0, 1 << 30);
+  }
+  if (const auto kv = ev["kv_cache"]) {
+    check_keys(ctx, kv, "eval.kv_cache", {"bits", "group_size"});
+    x.kv_cache.bits = get_int(ctx, kv, "eval.kv_cache.", "bits", 0, 0, 16);
+    x.kv_cache.group_size = get_int(ctx, kv, "eval.kv_cache.", "group_size", 0, 0, 1 << 16);
+    if (x.kv_cache.bits == 1) fail(where(ctx, kv["bits"], "eval.kv_cache.bits"), "1 is not a KV-cache width (0: FP, or 2..16)");
+  }
+  if (const auto tk = ev["tasks"]) {
+    check_keys(ctx, tk, "eval.tasks", {"names", "task_dir", "limit", "num_fewshot", "fewshot_seed", "skip_bad_rows"});
+    x.tasks.names = get_string_list(ctx, tk, "eval.tasks.", "names");
+    if (x.tasks.names.empty()) fail(where(ctx, tk, "eval.tasks"), "list the tasks in 'names' (e.g. [lambada, piqa, arc_easy])");
+    if (tk["task_dir"]) x.tasks.task_dir = resolve(ctx, tk["task_dir"], "eval.tasks.task_dir", get_string(ctx, tk, "eval.tasks.", "task_dir", ""), true);
+    x.tasks.limit = get_int(ctx, tk, "eval.tasks.", "limit", 0, 0, 1 << 30);
+    x.tasks.num_fewshot = get_int(ctx, tk, "eval.tasks.", "num_fewshot", 0, 0, 64);
+    x.tasks.fewshot_seed = static_cast<uint64_t>(get_int(ctx, tk, "eval.tasks.", "fewshot_seed", 1234, 0, 2147483647));
+    x.tasks.skip_bad_rows = get_bool(ctx, tk, "eval.tasks.", "skip_bad_rows", false);
   }
   if (x.kl_divergence && x.perplexity.texts.empty()) {
     fail(where(ctx, ev["kl_divergence"], "eval.kl_divergence"), "KL divergence is measured on eval.perplexity.texts: list at least one");
@@ -128,10 +181,26 @@ Experiment parse(const YamlTree& t) {
   return x;
 }
 
+// A directory-safe label for a swept value. A whole pipeline (a list of steps) reads as its steps
+// joined by '+', each its algorithm then its parameters: "awq+rtn-bits4-group_size128".
 std::string value_label(const YAML::Node& v) {
-  std::string s = v.IsScalar() ? v.Scalar() : YAML::Dump(v);
+  std::string s;
+  if (v.IsScalar()) {
+    s = v.Scalar();
+  } else if (v.IsSequence() && v.size() > 0 && v[0].IsMap() && v[0]["algorithm"]) {
+    for (const auto& step : v) {
+      std::string part = step["algorithm"] ? step["algorithm"].as<std::string>("?") : "?";
+      for (const auto& kv : step) {
+        const auto k = kv.first.as<std::string>("");
+        if (k != "algorithm" && kv.second.IsScalar()) part += "-" + k + kv.second.Scalar();
+      }
+      s += (s.empty() ? "" : "+") + part;
+    }
+  } else {
+    s = YAML::Dump(v);
+  }
   for (char& c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) c = '-';
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '+')) c = '-';
   }
   return s;
 }
@@ -239,7 +308,8 @@ Plan load_plan(const std::string& path, const std::vector<std::string>& override
                key_marks[a]};
       set_path(t, axes[a].first, v, o);
       pt.values[axes[a].first] = yaml_to_json(v);
-      const std::string label = labels[a] == "algorithm" ? value_label(v) : labels[a] + "=" + value_label(v);
+      const bool self_named = labels[a] == "algorithm" || labels[a] == "pipeline";
+      const std::string label = self_named ? value_label(v) : labels[a] + "=" + value_label(v);
       id += (id.empty() ? "" : "_") + label;
     }
     pt.id = id.empty() ? "run" : id;
@@ -277,14 +347,25 @@ nlohmann::json to_json(const Experiment& x) {
   j["pipeline"] = nlohmann::json::array();
   for (const auto& s : x.pipeline) {
     nlohmann::json step = {{"algorithm", s.algorithm}};
-    for (const auto& [k, v] : s.grid.items()) step[k] = v;
+    for (const auto& [k, v] : s.grid.items()) {
+      if (k != "dtype" || v != "int") step[k] = v;  // integer grids hash as before dtype existed
+    }
     for (const auto& [k, v] : s.options.items()) step[k] = v;
+    if (s.kind == "quantizer" && s.act.value("act_bits", 0) > 0) {
+      for (const auto& [k, v] : s.act.items()) step[k] = v;
+    }
     j["pipeline"].push_back(step);
   }
   nlohmann::json ev = {{"kl_divergence", x.kl_divergence}, {"baseline", x.baseline}};
   if (!x.perplexity.texts.empty()) {
     ev["perplexity"] = {{"texts", x.perplexity.texts}, {"protocol", x.perplexity.protocol}, {"seqlen", x.perplexity.seqlen},
                         {"batch", x.perplexity.batch}, {"max_windows", x.perplexity.max_windows}};
+  }
+  if (x.kv_cache.bits > 0) ev["kv_cache"] = {{"bits", x.kv_cache.bits}, {"group_size", x.kv_cache.group_size}};
+  if (!x.tasks.names.empty()) {
+    ev["tasks"] = {{"names", x.tasks.names}, {"limit", x.tasks.limit}, {"num_fewshot", x.tasks.num_fewshot},
+                   {"fewshot_seed", x.tasks.fewshot_seed}, {"skip_bad_rows", x.tasks.skip_bad_rows}};
+    if (!x.tasks.task_dir.empty()) ev["tasks"]["task_dir"] = x.tasks.task_dir;
   }
   j["eval"] = ev;
   if (x.generate.enabled) j["generate"] = {{"prompt", x.generate.prompt}, {"max_tokens", x.generate.max_tokens}};

@@ -35,6 +35,21 @@ struct PerplexitySpec {
   int max_windows = 0;
 };
 
+// eval.kv_cache: keys and values fake-quantized as they enter the cache (model/kv_quant).
+struct KvCacheSpec {
+  int bits = 0;        // 0: floating point
+  int group_size = 0;  // channels per group within a head (0: the whole head)
+};
+
+// eval.tasks: lm-evaluation-harness style task accuracy (eval/tasks).
+struct TasksSpec {
+  std::vector<std::string> names;  // "name" or "name=path"
+  std::string task_dir;
+  int limit = 0, num_fewshot = 0;
+  uint64_t fewshot_seed = 1234;
+  bool skip_bad_rows = false;
+};
+
 struct GenerateSpec {
   bool enabled = false;
   std::string prompt;
@@ -60,6 +75,8 @@ struct Experiment {
   PerplexitySpec perplexity;
   bool kl_divergence = false;  // eval.kl_divergence: KL to the FP model on the perplexity texts
   bool baseline = true;        // eval.baseline: evaluate the FP model as a run of its own
+  KvCacheSpec kv_cache;
+  TasksSpec tasks;
   GenerateSpec generate;
   std::vector<ExportSpec> exports;
 

@@ -1,5 +1,9 @@
 #include "config/pipeline_steps.hpp"
 
+#include "algorithms/common/act_quant.hpp"
+#include "algorithms/awq/awq.hpp"
+#include "algorithms/common/int_grid.hpp"
+#include "algorithms/smoothquant/smoothquant.hpp"
 #include "core/error.hpp"
 
 namespace ptq::config {
@@ -13,11 +17,22 @@ std::vector<ParamSpec> grid_params() {
   return {{"bits", T::Int, 2, 8, {}, 4, true},
           {"group_size", T::Int, -1, 1 << 20, {}, 0, true},  // 0: per channel, -1: per tensor
           {"sym", T::Bool, 0, 0, {}, false, true},
-          {"mse", T::Bool, 0, 0, {}, false, true}};
+          {"mse", T::Bool, 0, 0, {}, false, true},
+          {"dtype", T::Choice, 0, 0, algo::grid_dtypes(), "int", true}};
+}
+
+// Activation quantization recorded with the quantized model and applied at evaluation.
+std::vector<ParamSpec> act_params() {
+  ParamSpec bits{"act_bits", T::Int, 0, 16, {}, 0}, scheme{"act_scheme", T::Choice, 0, 0, algo::act_quant_schemes(), "per-token"},
+      pct{"act_percentile", T::Double, 1e-9, 100.0, {}, 100.0};
+  bits.act = scheme.act = pct.act = true;
+  return {bits, scheme, pct};
 }
 
 std::vector<ParamSpec> with_grid(std::vector<ParamSpec> own) {
   auto all = grid_params();
+  const auto act = act_params();
+  all.insert(all.end(), act.begin(), act.end());
   all.insert(all.end(), own.begin(), own.end());
   return all;
 }
@@ -25,6 +40,9 @@ std::vector<ParamSpec> with_grid(std::vector<ParamSpec> own) {
 }  // namespace
 
 const std::vector<StepKind>& step_table() {
+  // Defaults come from the algorithms' own option structs, so the two cannot drift apart.
+  static const algo::AwqOptions kAwq;
+  static const algo::SmoothQuantOptions kSq;
   static const std::vector<StepKind> t = {
       {"rtn", "quantizer", with_grid({})},
       {"gptq", "quantizer",
@@ -32,6 +50,20 @@ const std::vector<StepKind>& step_table() {
                   {"damp_percent", T::Double, 0.0, 10.0, {}, 0.01},
                   {"act_order", T::Bool, 0, 0, {}, false},
                   {"static_groups", T::Bool, 0, 0, {}, false}})},
+      // Transforms (algorithms/awq, algorithms/smoothquant): options as their constructors read them.
+      {"awq", "transform",
+       {{"n_grid", T::Int, 1, 1000, {}, kAwq.n_grid},
+        {"duo_scaling", T::Bool, 0, 0, {}, kAwq.duo_scaling},
+        {"clip", T::Bool, 0, 0, {}, kAwq.clip},
+        {"clip_max_shrink", T::Double, 0.0, 1.0, {}, kAwq.clip_max_shrink},
+        {"clip_n_grid", T::Int, 1, 1000, {}, kAwq.clip_n_grid},
+        {"clip_tokens", T::Int, 1, 1 << 24, {}, kAwq.clip_tokens}}},
+      {"smoothquant", "transform",
+       {{"alpha", T::Double, 0.0, 1.0, {}, kSq.alpha},
+        {"search", T::Bool, 0, 0, {}, kSq.search},
+        {"alpha_min", T::Double, 0.0, 1.0, {}, kSq.alpha_min},
+        {"alpha_max", T::Double, 0.0, 1.0, {}, kSq.alpha_max},
+        {"alpha_step", T::Double, 1e-3, 1.0, {}, kSq.alpha_step}}},
   };
   return t;
 }
@@ -104,7 +136,7 @@ StepSpec read_step(const YamlContext& ctx, const YAML::Node& node, const std::st
   for (const auto& prm : kind.params) {
     const bool in_section = own && own[prm.name];
     const nlohmann::json v = read_param(ctx, in_section ? own : node, in_section ? p + s.algorithm + "." : p, prm);
-    (prm.grid ? s.grid : s.options)[prm.name] = v;
+    (prm.grid ? s.grid : prm.act ? s.act : s.options)[prm.name] = v;
   }
   return s;
 }

@@ -9,8 +9,9 @@
 //     algorithm's options (algorithms/registry.cpp make_algorithm).
 //   kind "transform": an equivalence transform run before the quantizer (smoothquant, awq); the
 //     entries join the table with QuantizeSpec's list of transforms.
-// Extension points for other work in flight: `dtype` (nf4/fp8) and activation / KV-cache bits are
-// new grid parameters of the quantizer entries.
+//   Quantizers also take `dtype` (int | nf4 | fp4 | fp8_e4m3 | fp8_e5m2, part of the grid) and the
+//   activation quantization recorded for evaluation (act_bits, act_scheme, act_percentile: W8A8 is
+//   `{algorithm: rtn, bits: 8, act_bits: 8}`); SmoothQuant's alpha search measures with the latter.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -30,6 +31,7 @@ struct ParamSpec {
   std::vector<std::string> choices;      // Choice
   nlohmann::json fallback;               // the default
   bool grid = false;                     // part of the IntGrid, not an algorithm option
+  bool act = false;                      // activation quantization (ActQuantSpec), not an option
 };
 
 struct StepKind {
@@ -45,8 +47,9 @@ std::vector<std::string> step_algorithms();
 struct StepSpec {
   std::string algorithm;
   std::string kind;
-  nlohmann::json grid = nlohmann::json::object();     // bits, group_size, sym, mse
+  nlohmann::json grid = nlohmann::json::object();     // bits, group_size, sym, mse, dtype
   nlohmann::json options = nlohmann::json::object();  // the algorithm's own options
+  nlohmann::json act = nlohmann::json::object();      // act_bits, act_scheme, act_percentile
 };
 
 // Reads `pipeline.<i>` (a mapping with `algorithm:`), naming file:line:col and the key path for an

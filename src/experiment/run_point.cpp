@@ -12,10 +12,13 @@
 #include "eval/kl_divergence.hpp"
 #include "eval/perplexity.hpp"
 #include "eval/report/bits_per_weight.hpp"
+#include "eval/tasks/run_tasks.hpp"
 #include "export/gguf_export.hpp"
 #include "io/atomic_file.hpp"
 #include "model/generate.hpp"
+#include "model/kv_quant.hpp"
 #include "model/model_files.hpp"
+#include "pipeline/activation_quant.hpp"
 #include "pipeline/quantize_model.hpp"
 
 namespace ptq::experiment {
@@ -36,6 +39,9 @@ std::string method_of(const config::Experiment& x) {
   if (!x.quantizes()) return "fp";
   std::string m;
   for (const auto& s : x.pipeline) m += (m.empty() ? "" : "+") + s.algorithm;
+  const auto& q = x.quantizer();
+  if (q.grid.value("dtype", "int") != "int") m += "-" + q.grid["dtype"].get<std::string>();
+  if (q.act.value("act_bits", 0) > 0) m += "-A" + std::to_string(q.act["act_bits"].get<int>());
   return m;
 }
 
@@ -59,6 +65,9 @@ pipeline::QuantizeSpec quantize_spec(const config::Experiment& x, const std::str
   s.calibration.true_sequential = c.true_sequential;
   s.calibration.fp64_hessian = c.fp64_hessian;
   s.calibration.batch = c.batch;
+  for (const auto& step : x.pipeline) {
+    if (step.kind == "transform") s.transforms.push_back({step.algorithm, step.options});
+  }
   const auto& q = x.quantizer();
   s.algorithm = q.algorithm;
   s.algorithm_options = q.options;
@@ -66,6 +75,10 @@ pipeline::QuantizeSpec quantize_spec(const config::Experiment& x, const std::str
   s.grid.group_size = q.grid.at("group_size");
   s.grid.sym = q.grid.at("sym");
   s.grid.mse = q.grid.at("mse");
+  s.grid.dtype = q.grid.value("dtype", "int");
+  s.act.bits = q.act.value("act_bits", 0);
+  s.act.scheme = q.act.value("act_scheme", "per-token");
+  s.act.percentile = q.act.value("act_percentile", 100.0);
   return s;
 }
 
@@ -92,7 +105,9 @@ void storage_figures(const config::Experiment& x, const nlohmann::json& layers, 
     const report::LinearShape s{row["shape"][0].get<int64_t>(), row["shape"][1].get<int64_t>()};
     const double n = static_cast<double>(s.out) * s.in;
     qparams += n;
-    qbits += n * report::linear_bits_per_weight(s, q.grid["bits"], q.grid["group_size"], q.grid["sym"], permuted);
+    // Floating-point dtypes store one scale per group and no zero point, as a symmetric grid does.
+    const bool sym = q.grid["sym"].get<bool>() || q.grid.value("dtype", "int") != "int";
+    qbits += n * report::linear_bits_per_weight(s, q.grid["bits"], q.grid["group_size"], sym, permuted);
   }
   m["quantized_params"] = qparams;
   m["bits_per_weight"] = qparams > 0 ? qbits / qparams : 0.0;
@@ -120,6 +135,8 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
     m["bits"] = q.grid["bits"];
     m["group_size"] = q.grid["group_size"];
     m["sym"] = q.grid["sym"];
+    if (q.grid.value("dtype", "int") != "int") m["dtype"] = q.grid["dtype"];
+    if (q.act.value("act_bits", 0) > 0) m["act_bits"] = q.act["act_bits"], m["act_scheme"] = q.act["act_scheme"];
     m["algorithm_options"] = q.options;
     const std::string qdir = (fs::path(dir) / "quantized").string();
     nlohmann::json qreport;
@@ -153,8 +170,21 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
   storage_figures(x, layers, m);
 
   const auto t_eval = Clock::now();
-  if (!x.perplexity.texts.empty() || x.generate.enabled) {
+  if (!x.perplexity.texts.empty() || x.generate.enabled || !x.tasks.names.empty()) {
     auto lm = cli::load_model(eval_model, eval_tokenizer);
+    // Activation quantization as the quantized directory records it, and the KV cache as eval asks.
+    if (x.quantizes()) {
+      const auto act = pipeline::read_act_quant(eval_model);
+      pipeline::apply_act_quant(*lm.model, act);
+      if (act.spec.enabled()) log << "activations: " << act.spec.bits << "-bit " << act.spec.scheme << "\n";
+    }
+    if (x.kv_cache.bits > 0) {
+      const model::KvQuantSpec kv{x.kv_cache.bits, x.kv_cache.group_size};
+      kv.validate(lm.model->config().head_dim, "eval.kv_cache");
+      lm.model->set_kv_quant(kv);
+      m["kv_bits"] = kv.bits;
+      log << "KV cache: " << kv.bits << "-bit, group size " << kv.group_size << "\n";
+    }
     const std::string tok_id = data::tokenizer_fingerprint(lm.tokenizer_path);
     prov["tokenizer_sha256"] = tok_id;
     std::shared_ptr<model::Model> reference;
@@ -191,6 +221,18 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
         kj["text"] = name;
         m["kl_divergence"].push_back(kj);
       }
+    }
+    if (!x.tasks.names.empty()) {
+      eval::tasks::TaskSpec ts;
+      ts.tasks = x.tasks.names;
+      ts.task_dir = x.tasks.task_dir.empty() ? eval::tasks::default_task_dir() : x.tasks.task_dir;
+      ts.limit = x.tasks.limit;
+      ts.num_fewshot = x.tasks.num_fewshot;
+      ts.fewshot_seed = x.tasks.fewshot_seed;
+      ts.skip_bad_rows = x.tasks.skip_bad_rows;
+      const auto results = eval::tasks::run_tasks(*lm.model, *lm.tokenizer, ts);
+      for (const auto& r : results) log << "task " << r.task << ": acc " << r.acc << " +/- " << r.acc_stderr << " (chance " << r.chance << ")\n";
+      m["tasks"] = eval::tasks::to_json(results);
     }
     if (x.generate.enabled) {
       model::GenerateOptions g;

@@ -57,7 +57,7 @@ TEST_CASE("a pipeline step takes its algorithm's parameters, defaults filled in"
   const auto x = config::load_experiment(put(dir, "a.yaml", kBase));
   REQUIRE(x.pipeline.size() == 1);
   CHECK(x.quantizer().algorithm == "gptq");
-  CHECK(x.quantizer().grid == nlohmann::json{{"bits", 4}, {"group_size", 32}, {"sym", false}, {"mse", false}});
+  CHECK(x.quantizer().grid == nlohmann::json{{"bits", 4}, {"group_size", 32}, {"sym", false}, {"mse", false}, {"dtype", "int"}});
   CHECK(x.quantizer().options ==
         nlohmann::json{{"block_size", 128}, {"damp_percent", 0.01}, {"act_order", false}, {"static_groups", false}});
   CHECK(x.calibration.text == dir + "/calib.txt");
@@ -183,11 +183,11 @@ TEST_CASE("pipeline mistakes are caught before any work", "[config][plan]") {
   };
   SECTION("an unknown algorithm, with a did-you-mean") {
     CHECK_THAT(error_of(with_step("  - algorithm: gtpq\n")),
-               Catch::Contains("p.yaml:5:16: pipeline.0.algorithm: 'gtpq': unknown value (did you mean 'gptq'?); allowed: rtn, gptq"));
+               Catch::Contains("p.yaml:5:16: pipeline.0.algorithm: 'gtpq': unknown value (did you mean 'gptq'?); allowed: rtn, gptq, awq, smoothquant"));
   }
   SECTION("a parameter the algorithm does not take") {
     CHECK_THAT(error_of(with_step("  - algorithm: rtn\n    act_order: true\n")),
-               Catch::Contains("p.yaml:6:5: pipeline.0.act_order: unknown key; allowed: algorithm, bits, group_size, sym, mse, rtn, gptq"));
+               Catch::Contains("p.yaml:6:5: pipeline.0.act_order: unknown key; allowed: algorithm, bits, group_size, sym, mse, dtype, act_bits, act_scheme, act_percentile, rtn, gptq, awq, smoothquant"));
   }
   SECTION("a near-miss parameter") {
     CHECK_THAT(error_of(with_step("  - algorithm: gptq\n    damp_precent: 0.1\n")),
@@ -207,11 +207,58 @@ TEST_CASE("pipeline mistakes are caught before any work", "[config][plan]") {
                Catch::Contains("pipeline.0.group_size: -2 is out of range [-1, 1048576]"));
   }
   SECTION("a step without an algorithm") {
-    CHECK_THAT(error_of(with_step("  - bits: 4\n")), Catch::Contains("pipeline.0: missing 'algorithm' (one of: rtn, gptq)"));
+    CHECK_THAT(error_of(with_step("  - bits: 4\n")), Catch::Contains("pipeline.0: missing 'algorithm' (one of: rtn, gptq, awq, smoothquant)"));
   }
   SECTION("a quantizer before the last step") {
     CHECK_THAT(error_of(with_step("  - algorithm: rtn\n  - algorithm: gptq\n")),
                Catch::Contains("p.yaml:5:5: pipeline.0: 'rtn' quantizes the weights and must be the last step"));
+  }
+  SECTION("transforms: options checked against the algorithm, placed before the quantizer") {
+    CHECK_THAT(error_of(with_step("  - {algorithm: smoothquant, alpha: 1.5}\n  - {algorithm: rtn, bits: 8}\n")),
+               Catch::Contains("p.yaml:5:37: pipeline.0.alpha: 1.5 is out of range [0, 1]"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: awq, n_gird: 3}\n  - {algorithm: rtn}\n")),
+               Catch::Contains("pipeline.0.n_gird: unknown key (did you mean 'n_grid'?)"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: rtn}\n  - {algorithm: awq}\n")),
+               Catch::Contains("p.yaml:5:5: pipeline.0: 'rtn' quantizes the weights and must be the last step"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: awq}\n")),
+               Catch::Contains("pipeline.0: 'awq' is a transform; the pipeline must end with a quantizer"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: smoothquant, search: true, alpha_min: 0.9, alpha_max: 0.5}\n  - {algorithm: rtn}\n")),
+               Catch::Contains("p.yaml:5:5: pipeline.0: smoothquant.alpha_min: is above alpha_max"));
+    const auto f = put(dir, "nocal-awq.yaml", "model: model.bin\npipeline:\n  - {algorithm: awq}\n  - {algorithm: rtn}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("nocal-awq.yaml:3:5: pipeline.0: 'awq' needs calibration data: set calibration.text"));
+  }
+  SECTION("data types and activation quantization") {
+    CHECK_THAT(error_of(with_step("  - {algorithm: rtn, dtype: nf4, group_size: 48}\n")),
+               Catch::Contains("p.yaml:5:5: pipeline.0: group size 48 is not a bitsandbytes block size for nf4"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: rtn, dtype: fp8}\n")),
+               Catch::Contains("pipeline.0.dtype: 'fp8': unknown value (did you mean 'fp4'?)"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: rtn, dtype: fp8_e4m3, bits: 4}\n")),
+               Catch::Contains("dtype fp8_e4m3 has 8-bit codes, bits = 4"));
+    CHECK_THAT(error_of(with_step("  - {algorithm: rtn, bits: 8, act_bits: 1}\n")), Catch::Contains("pipeline.0: "));
+    CHECK_THAT(error_of(with_step("  - {algorithm: rtn, bits: 8, act_bits: 8, act_scheme: per_token}\n")),
+               Catch::Contains("pipeline.0.act_scheme: 'per_token': unknown value (did you mean 'per-token'?)"));
+    // A floating-point dtype sets the code width when bits is not given.
+    const auto x = config::load_experiment(with_step("  - {algorithm: rtn, dtype: fp8_e5m2, act_bits: 8, act_scheme: static}\n"));
+    CHECK(x.quantizer().grid["bits"] == 8);
+    CHECK(x.quantizer().act == nlohmann::json{{"act_bits", 8}, {"act_scheme", "static"}, {"act_percentile", 100.0}});
+    const auto nocal = put(dir, "nocal-act.yaml", "model: model.bin\npipeline:\n  - {algorithm: rtn, bits: 8, act_bits: 8, act_scheme: static}\n");
+    CHECK_THAT(error_of(nocal), Catch::Contains("nocal-act.yaml:3:5: pipeline.0: static activation scales are calibrated: set calibration.text"));
+  }
+  SECTION("KV cache and tasks in eval") {
+    auto f = put(dir, "kv.yaml", "model: model.bin\neval:\n  kv_cache: {bits: 1}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("kv.yaml:3:20: eval.kv_cache.bits: 1 is not a KV-cache width"));
+    f = put(dir, "kv.yaml", "model: model.bin\neval:\n  kv_cache: {bits: 4, group_sz: 32}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("eval.kv_cache.group_sz: unknown key (did you mean 'group_size'?)"));
+    f = put(dir, "tk.yaml", "model: model.bin\neval:\n  tasks: {names: [piqa], limt: 5}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("eval.tasks.limt: unknown key (did you mean 'limit'?)"));
+    f = put(dir, "tk.yaml", "model: model.bin\neval:\n  tasks: {names: [], limit: 5}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("eval.tasks: list the tasks in 'names'"));
+    f = put(dir, "tk.yaml", "model: model.bin\neval:\n  tasks: {names: [piqa], limit: 5}\n  kv_cache: {bits: 4, group_size: 16}\n");
+    const auto x = config::load_experiment(f);
+    CHECK(x.tasks.names == std::vector<std::string>{"piqa"});
+    CHECK(x.tasks.limit == 5);
+    CHECK(x.kv_cache.bits == 4);
+    CHECK(x.kv_cache.group_size == 16);
   }
   SECTION("GPTQ without calibration data") {
     const auto f = put(dir, "nocal.yaml", "model: model.bin\npipeline:\n  - algorithm: gptq\n");
