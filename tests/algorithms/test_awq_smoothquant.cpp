@@ -201,4 +201,8 @@ TEST_CASE("transform options are checked before any work, naming the key", "[awq
   CHECK_THROWS_WITH(algo::make_transform("smoothquant", {{"alpah", 0.5}}), Catch::Contains("smoothquant.alpah") && Catch::Contains("alpha"));
   CHECK_THROWS_WITH(algo::make_transform("awq", {{"clip", 1}}), Catch::Contains("awq.clip") && Catch::Contains("true or false"));
   CHECK_THROWS_WITH(algo::make_transform("awk"), Catch::Contains("awq"));
+  // A mapping naming an input the architecture's table does not have is refused by name.
+  CHECK_THROWS_WITH(algo::input_spec("mlp_inn"), Catch::Contains("mlp_inn: not an input of a decoder block"));
+  CHECK(algo::consumers_of("mlp_inn").empty());
+  CHECK(algo::consumers_of("mlp_in") == std::vector<std::string>{"mlp.gate_proj", "mlp.up_proj"});
 }
