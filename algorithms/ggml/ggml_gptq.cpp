@@ -4,6 +4,7 @@
 
 #include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_blocks_q4q5.hpp"
+#include "algorithms/ggml/ggml_kquants.hpp"
 #include "core/error.hpp"
 #include "io/gguf_types.hpp"
 
@@ -13,123 +14,159 @@ using io::GgmlType;
 
 namespace {
 
-struct SymmetricGrid {
-  int lo, hi;        // code range
-  float divisor;     // d = (signed max or amax) / divisor
-  bool signed_max;   // Q4_0/Q5_0 scale from the signed largest-magnitude weight, Q8_0 from |max|
+// The codes a type stores, as its dequantizer reads them. Q8_0 stores int8 but llama.cpp's quantizer
+// never writes -128 (its AVX dot products take |q| in int8), so neither does GPTQ.
+struct CodeRange {
+  int lo, hi;
 };
 
-SymmetricGrid grid_of(GgmlType t) {
+CodeRange code_range(GgmlType t) {
   switch (t) {
-    case GgmlType::Q4_0: return {-8, 7, -8.0f, true};
-    case GgmlType::Q5_0: return {-16, 15, -16.0f, true};
-    case GgmlType::Q8_0: return {-127, 127, 127.0f, false};
-    default: throw Error("GPTQ on the ggml grid supports Q4_0, Q5_0 and Q8_0, not " + io::ggml_type_name(static_cast<uint32_t>(t)));
+    case GgmlType::Q8_0: return {1, 255};  // stored as code - 128
+    case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q4_K: return {0, 15};
+    case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q5_K: return {0, 31};
+    case GgmlType::Q2_K: return {0, 3};
+    case GgmlType::Q3_K: return {0, 7};
+    case GgmlType::Q6_K: return {0, 63};
+    default: throw Error("GPTQ on the ggml grid supports Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K..Q6_K, not " +
+                         io::ggml_type_name(static_cast<uint32_t>(t)));
   }
 }
 
-// The fp16-rounded scale of every row's block from the block's current weights [rows, 32].
-torch::Tensor block_scales(const torch::Tensor& blk, const SymmetricGrid& g) {
-  torch::Tensor m;
-  if (g.signed_max) {
-    const torch::Tensor idx = blk.abs().argmax(1, true);  // first of ties, as ggml's strict '<' scan
-    m = blk.gather(1, idx).squeeze(1);
-  } else {
-    m = blk.abs().amax(1);
-  }
-  return (m / g.divisor).to(torch::kHalf).to(torch::kFloat);
+// Nibbles of a 32-weight block: weight j in the low nibble of byte j, weight j + 16 in its high one.
+void set_nibbles(const uint8_t* c, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((c[j] & 0xF) | ((c[j + 16] & 0xF) << 4));
+}
+// The fifth bits of a Q5 block: bit j of qh for weight j.
+void set_fifth_bits(const uint8_t* c, uint8_t* qh) {
+  uint32_t h = 0;
+  for (int j = 0; j < 32; ++j) h |= static_cast<uint32_t>(c[j] >> 4) << j;
+  std::memcpy(qh, &h, 4);
 }
 
-void pack_row(GgmlType t, const int32_t* codes, const float* d, int64_t n, uint8_t* out) {
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const int32_t* c = codes + b * 32;
-    const uint16_t h = fp32_to_fp16(d[b]);
-    if (t == GgmlType::Q8_0) {
-      auto* blk = reinterpret_cast<BlockQ8_0*>(out) + b;
-      blk->d = h;
-      for (int j = 0; j < 32; ++j) blk->qs[j] = static_cast<int8_t>(c[j]);
-    } else if (t == GgmlType::Q4_0) {
-      auto* blk = reinterpret_cast<BlockQ4_0*>(out) + b;
-      blk->d = h;
-      for (int j = 0; j < 16; ++j) blk->qs[j] = static_cast<uint8_t>((c[j] + 8) | ((c[j + 16] + 8) << 4));
-    } else {
-      auto* blk = reinterpret_cast<BlockQ5_0*>(out) + b;
-      blk->d = h;
-      uint32_t qh = 0;
-      for (int j = 0; j < 16; ++j) {
-        const int a = c[j] + 16, z = c[j + 16] + 16;
-        blk->qs[j] = static_cast<uint8_t>((a & 0xF) | ((z & 0xF) << 4));
-        qh |= static_cast<uint32_t>(a >> 4) << j;
-        qh |= static_cast<uint32_t>(z >> 4) << (j + 16);
-      }
-      std::memcpy(blk->qh, &qh, 4);
+// Replaces one block's codes, keeping its scales (and mins).
+void set_block_codes(GgmlType t, uint8_t* block, const uint8_t* c) {
+  switch (t) {
+    case GgmlType::Q8_0: {
+      auto* b = reinterpret_cast<BlockQ8_0*>(block);
+      for (int j = 0; j < 32; ++j) b->qs[j] = static_cast<int8_t>(int(c[j]) - 128);
+      return;
     }
+    case GgmlType::Q4_0: return set_nibbles(c, reinterpret_cast<BlockQ4_0*>(block)->qs);
+    case GgmlType::Q4_1: return set_nibbles(c, reinterpret_cast<BlockQ4_1*>(block)->qs);
+    case GgmlType::Q5_0: {
+      auto* b = reinterpret_cast<BlockQ5_0*>(block);
+      set_nibbles(c, b->qs);
+      return set_fifth_bits(c, b->qh);
+    }
+    case GgmlType::Q5_1: {
+      auto* b = reinterpret_cast<BlockQ5_1*>(block);
+      set_nibbles(c, b->qs);
+      return set_fifth_bits(c, b->qh);
+    }
+    case GgmlType::Q2_K: return set_codes_q2_K(*reinterpret_cast<BlockQ2_K*>(block), c);
+    case GgmlType::Q3_K: return set_codes_q3_K(*reinterpret_cast<BlockQ3_K*>(block), c);
+    case GgmlType::Q4_K: return set_codes_q4_K(*reinterpret_cast<BlockQ4_K*>(block), c);
+    case GgmlType::Q5_K: return set_codes_q5_K(*reinterpret_cast<BlockQ5_K*>(block), c);
+    case GgmlType::Q6_K: return set_codes_q6_K(*reinterpret_cast<BlockQ6_K*>(block), c);
+    default: code_range(t);  // throws
   }
+}
+
+// The grid one encoded block defines for each of its qk weights: value(q) = a[j] * q + b[j], read
+// off the type's own dequantizer with every code 0 and every code 1 (so no type's scale layout is
+// decoded twice in ptq).
+void block_grid(GgmlType t, const uint8_t* block, size_t type_size, int qk, float* a, float* b) {
+  std::vector<uint8_t> probe(block, block + type_size), codes(static_cast<size_t>(qk), 0);
+  std::vector<float> one(static_cast<size_t>(qk));
+  set_block_codes(t, probe.data(), codes.data());
+  decode_row(static_cast<uint32_t>(t), probe.data(), b, qk);
+  std::fill(codes.begin(), codes.end(), uint8_t{1});
+  set_block_codes(t, probe.data(), codes.data());
+  decode_row(static_cast<uint32_t>(t), probe.data(), one.data(), qk);
+  for (int j = 0; j < qk; ++j) a[j] = one[j] - b[j];
 }
 
 }  // namespace
 
 bool gptq_supports(uint32_t type) {
-  const auto t = static_cast<GgmlType>(type);
-  return t == GgmlType::Q4_0 || t == GgmlType::Q5_0 || t == GgmlType::Q8_0;
+  switch (static_cast<GgmlType>(type)) {
+    case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q8_0:
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W_in, const torch::Tensor& H_in, double damp,
-                                      int64_t block_columns) {
+                                      const float* importance, int64_t block_columns) {
   torch::NoGradGuard no_grad;
+  using torch::indexing::Slice;
   const auto t = static_cast<GgmlType>(type);
-  const SymmetricGrid g = grid_of(t);
+  const CodeRange range = code_range(t);
+  const io::GgmlTypeTraits tr = io::ggml_type_traits(type);
+  const int qk = static_cast<int>(tr.block_size);
   if (W_in.dim() != 2) throw Error("GPTQ: the weight must be a matrix");
   const int64_t rows = W_in.size(0), n = W_in.size(1);
-  check_block_row(n, 32, io::ggml_type_name(type).c_str());
+  check_block_row(n, qk, tr.name);
   if (H_in.dim() != 2 || H_in.size(0) != n || H_in.size(1) != n) {
     throw Error("GPTQ: Hessian of shape " + std::to_string(H_in.size(0)) + "x" + std::to_string(H_in.size(-1)) +
                 " for rows of " + std::to_string(n));
   }
-  block_columns = std::max<int64_t>(32, block_columns / 32 * 32);  // lazy blocks hold whole ggml blocks
-  torch::Tensor W = W_in.to(torch::kFloat32).clone();
-  torch::Tensor H = H_in.to(torch::kFloat32).clone();
+  block_columns = std::max<int64_t>(qk, block_columns / qk * qk);  // lazy blocks hold whole ggml blocks
+  torch::Tensor W = W_in.to(torch::kCPU, torch::kFloat32).clone();
+  torch::Tensor H = H_in.to(torch::kCPU, torch::kFloat32).clone();
   const torch::Tensor dead = H.diagonal() == 0;
   H.diagonal().masked_fill_(dead, 1.0f);
-  W.index_put_({torch::indexing::Slice(), dead}, 0.0f);
+  W.index_put_({Slice(), dead}, 0.0f);
   H.diagonal().add_(static_cast<float>(damp) * H.diagonal().mean());
   torch::Tensor L = std::get<0>(torch::linalg_cholesky_ex(H));
   torch::Tensor Hinv = torch::cholesky_inverse(L);
   auto [U, info] = torch::linalg_cholesky_ex(Hinv, /*upper=*/true);
   if (info.item<int>() != 0) throw Error("GPTQ: the damped Hessian is not positive definite");
 
-  torch::Tensor codes = torch::zeros({rows, n}, torch::kInt32);
-  torch::Tensor scales = torch::zeros({rows, n / 32}, torch::kFloat32);
-  using torch::indexing::Slice;
+  const int64_t row_bytes = n / qk * static_cast<int64_t>(tr.type_size);
+  std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes));
+  torch::Tensor codes = torch::zeros({rows, n}, torch::kUInt8);
+  torch::Tensor A = torch::zeros({rows, qk}), B = torch::zeros({rows, qk});  // the current block's grid
   for (int64_t i1 = 0; i1 < n; i1 += block_columns) {
     const int64_t i2 = std::min(n, i1 + block_columns), count = i2 - i1;
     torch::Tensor W1 = W.index({Slice(), Slice(i1, i2)}).clone();
     torch::Tensor Err1 = torch::zeros_like(W1);
     const torch::Tensor U1 = U.index({Slice(i1, i2), Slice(i1, i2)});
-    torch::Tensor d;
     for (int64_t i = 0; i < count; ++i) {
-      if (i % 32 == 0) {
-        d = block_scales(W1.index({Slice(), Slice(i, i + 32)}), g);
-        scales.index_put_({Slice(), (i1 + i) / 32}, d);
+      const int64_t col = i1 + i, in_block = col % qk;
+      if (in_block == 0) {  // a new block: its scales from its current weights, as the type's quantizer sets them
+        const torch::Tensor seg = W1.index({Slice(), Slice(i, i + qk)}).contiguous();
+        const float* s = seg.data_ptr<float>();
+        float* a = A.data_ptr<float>();
+        float* b = B.data_ptr<float>();
+        for (int64_t r = 0; r < rows; ++r) {
+          uint8_t* block = out.data() + r * row_bytes + col / qk * tr.type_size;
+          const std::vector<uint8_t> bytes = encode_rows(type, s + r * qk, 1, qk, importance ? importance + col : nullptr);
+          std::memcpy(block, bytes.data(), tr.type_size);
+          block_grid(t, block, tr.type_size, qk, a + r * qk, b + r * qk);
+        }
       }
       const torch::Tensor w = W1.index({Slice(), i});
-      const torch::Tensor inv = torch::where(d != 0, 1.0f / d, torch::zeros_like(d));
-      const torch::Tensor q = torch::clamp(torch::round(w * inv), g.lo, g.hi);
-      codes.index_put_({Slice(), i1 + i}, q.to(torch::kInt32));
-      const torch::Tensor err = (w - q * d) / U1.index({i, i});
+      const torch::Tensor a = A.index({Slice(), in_block}), b = B.index({Slice(), in_block});
+      torch::Tensor q = torch::clamp(torch::round((w - b) / a), range.lo, range.hi);
+      q = torch::where(a != 0, q, torch::full_like(q, range.lo));  // a zero scale: every code gives b
+      codes.index_put_({Slice(), col}, q.to(torch::kUInt8));
+      const torch::Tensor err = (w - (a * q + b)) / U1.index({i, i});
       W1.index({Slice(), Slice(i, count)}).sub_(err.unsqueeze(1) * U1.index({i, Slice(i, count)}).unsqueeze(0));
       Err1.index_put_({Slice(), i}, err);
     }
     if (i2 < n) W.index({Slice(), Slice(i2, n)}).sub_(Err1.matmul(U.index({Slice(i1, i2), Slice(i2, n)})));
   }
 
-  const io::GgmlTypeTraits tr = io::ggml_type_traits(type);
-  const int64_t row_bytes = n / 32 * tr.type_size;
-  std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes));
   codes = codes.contiguous();
-  scales = scales.contiguous();
+  const uint8_t* c = codes.data_ptr<uint8_t>();
   for (int64_t r = 0; r < rows; ++r) {
-    pack_row(t, codes.data_ptr<int32_t>() + r * n, scales.data_ptr<float>() + r * (n / 32), n, out.data() + r * row_bytes);
+    for (int64_t blk = 0; blk < n / qk; ++blk) {
+      set_block_codes(t, out.data() + r * row_bytes + blk * tr.type_size, c + r * n + blk * qk);
+    }
   }
   return out;
 }

@@ -238,13 +238,8 @@ int q3_K_scale(const uint8_t* s, int j) {
   return (lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
 }
 
-// L: signed codes + 4 in [0, 8) (from the searches); requantized here, then split into bit planes.
-void q3_K_finish(const float* x, BlockQ3_K& b, int8_t* L) {
-  for (int j = 0; j < 16; ++j) {
-    const float d = half(b.d) * q3_K_scale(b.scales, j);
-    if (!d) continue;
-    for (int ii = 0; ii < 16; ++ii) L[16 * j + ii] = static_cast<int8_t>(std::max(-4, std::min(3, nearest_int(x[16 * j + ii] / d))) + 4);
-  }
+// Codes 0..7 as two low bits (qs, as Q2_K) and a high bit (hmask).
+void pack_q3_K_codes(const uint8_t* L, BlockQ3_K& b) {
   std::memset(b.hmask, 0, sizeof b.hmask);
   uint8_t low[kQK_K];
   for (int j = 0; j < kQK_K; ++j) {
@@ -256,6 +251,16 @@ void q3_K_finish(const float* x, BlockQ3_K& b, int8_t* L) {
     low[j] = static_cast<uint8_t>(l);
   }
   pack_2bit(low, b.qs);
+}
+
+// L: signed codes + 4 in [0, 8) (from the searches); requantized here, then split into bit planes.
+void q3_K_finish(const float* x, BlockQ3_K& b, int8_t* L) {
+  for (int j = 0; j < 16; ++j) {
+    const float d = half(b.d) * q3_K_scale(b.scales, j);
+    if (!d) continue;
+    for (int ii = 0; ii < 16; ++ii) L[16 * j + ii] = static_cast<int8_t>(std::max(-4, std::min(3, nearest_int(x[16 * j + ii] / d))) + 4);
+  }
+  pack_q3_K_codes(reinterpret_cast<const uint8_t*>(L), b);
 }
 
 void q3_K_reference(const float* x, BlockQ3_K& b) {
@@ -311,6 +316,20 @@ void q3_K_weighted(const float* x, BlockQ3_K& b, const float* qw) {
 }
 
 // ---- Q6_K: int8 scales on a 128-step grid of the largest one.
+// Codes 0..63 as four low bits (ql) and two high bits (qh), per 128 weights.
+void pack_q6_K_codes(const uint8_t* L, BlockQ6_K& b) {
+  for (int j = 0; j < kQK_K; j += 128) {
+    uint8_t* ql = b.ql + j / 2;
+    uint8_t* qh = b.qh + j / 4;
+    for (int l = 0; l < 32; ++l) {
+      const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+      ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
+      ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
+      qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+    }
+  }
+}
+
 void q6_K_block(const float* x, BlockQ6_K& b, const float* qw) {
   int8_t L[kQK_K];
   float scales[16];
@@ -336,16 +355,7 @@ void q6_K_block(const float* x, BlockQ6_K& b, const float* qw) {
     if (!d) continue;
     for (int ii = 0; ii < 16; ++ii) L[16 * j + ii] = static_cast<int8_t>(std::max(-32, std::min(31, nearest_int(x[16 * j + ii] / d))) + 32);
   }
-  for (int j = 0; j < kQK_K; j += 128) {
-    uint8_t* ql = b.ql + j / 2;
-    uint8_t* qh = b.qh + j / 4;
-    for (int l = 0; l < 32; ++l) {
-      const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
-      ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
-      ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
-      qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-    }
-  }
+  pack_q6_K_codes(reinterpret_cast<const uint8_t*>(L), b);
 }
 
 template <class Block, class Fn>
@@ -476,5 +486,11 @@ void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t n) {
     }
   }
 }
+
+void set_codes_q2_K(BlockQ2_K& b, const uint8_t* L) { pack_2bit(L, b.qs); }
+void set_codes_q3_K(BlockQ3_K& b, const uint8_t* L) { pack_q3_K_codes(L, b); }
+void set_codes_q4_K(BlockQ4_K& b, const uint8_t* L) { pack_q4_K_codes(L, b); }
+void set_codes_q5_K(BlockQ5_K& b, const uint8_t* L) { pack_q5_K_codes(L, b); }
+void set_codes_q6_K(BlockQ6_K& b, const uint8_t* L) { pack_q6_K_codes(L, b); }
 
 }  // namespace ptq::ggml

@@ -81,4 +81,13 @@ void dequantize_row_q4_K(const BlockQ4_K* x, float* y, int64_t n);
 void dequantize_row_q5_K(const BlockQ5_K* x, float* y, int64_t n);
 void dequantize_row_q6_K(const BlockQ6_K* x, float* y, int64_t n);
 
+// Replace a super-block's 256 codes, keeping its scales: L[j] is weight j's code as the dequantizer
+// reads it (Q2_K 0..3, Q3_K 0..7 for d*sc*(L-4), Q4_K 0..15, Q5_K 0..31, Q6_K 0..63 for d*sc*(L-32)).
+// GPTQ on the block grid chooses codes itself against scales fixed earlier.
+void set_codes_q2_K(BlockQ2_K& b, const uint8_t* L);
+void set_codes_q3_K(BlockQ3_K& b, const uint8_t* L);
+void set_codes_q4_K(BlockQ4_K& b, const uint8_t* L);
+void set_codes_q5_K(BlockQ5_K& b, const uint8_t* L);
+void set_codes_q6_K(BlockQ6_K& b, const uint8_t* L);
+
 }  // namespace ptq::ggml

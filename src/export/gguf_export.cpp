@@ -188,7 +188,11 @@ GgufExportResult export_gguf(const model::WeightSource& src, const std::string& 
       const std::string linear = linear_name(p.hf);
       if (gptq_stats->has(linear)) {
         res.gptq.push_back(p.gguf);
-        return ggml::gptq_encode_rows(static_cast<uint32_t>(info.type), x, gptq_stats->read(linear).hessian(), opt.gptq_damp);
+        // Block scales chosen as llama.cpp's imatrix quantizer would, with the Hessian's diagonal
+        // (the same mean squared activation an imatrix holds) as the importance.
+        const torch::Tensor H = gptq_stats->read(linear).hessian();
+        const torch::Tensor diag = H.diagonal().to(torch::kFloat32).contiguous();
+        return ggml::gptq_encode_rows(static_cast<uint32_t>(info.type), x, H, opt.gptq_damp, diag.data_ptr<float>());
       }
     }
     const float* imp = nullptr;

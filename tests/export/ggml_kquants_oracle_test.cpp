@@ -2,12 +2,15 @@
 // library (libggml-base.so, the code llama-quantize runs), so the same weights go through its
 // quantize_<type>(src, dst, rows, n_per_row, imatrix) and through ptq's encode_rows, with and without
 // an importance matrix, and the bytes must be identical in every block. Its dequantize_row_<type>
-// must also give exactly ptq's dequantized values, and so must ptq's GGUF reader.
+// must also give exactly ptq's dequantized values, and so must ptq's GGUF reader. The library runs in
+// a process of its own (build/ggml_oracle, tests/support/ggml_oracle.cpp): dlopen()ed into this test
+// executable, ggml's static initialisation aborts.
 #include <catch2/catch.hpp>
-#include <dlfcn.h>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "algorithms/ggml/ggml_blocks.hpp"
@@ -15,26 +18,35 @@
 #include "algorithms/ggml/ggml_kquants.hpp"
 #include "export/node_client.hpp"
 #include "io/gguf_types.hpp"
+#include "support/shared_data.hpp"
 
 using namespace ptq;
 using io::GgmlType;
 
 namespace {
 
-using QuantizeFn = size_t (*)(const float*, void*, int64_t, int64_t, const float*);
-using DequantizeFn = void (*)(const void*, float*, int64_t);
+template <class T>
+void write_binary(const std::string& path, const std::vector<T>& v) {
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(T)));
+}
 
-struct GgmlLibrary {
-  void* handle = nullptr;
-  explicit GgmlLibrary(const std::string& path) : handle(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {}
-  ~GgmlLibrary() {
-    if (handle) dlclose(handle);
-  }
-  template <class Fn>
-  Fn get(const std::string& name) const {
-    return reinterpret_cast<Fn>(dlsym(handle, name.c_str()));
-  }
-};
+template <class T>
+std::vector<T> read_binary(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<T> v(bytes.size() / sizeof(T));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
+  return v;
+}
+
+// Runs build/ggml_oracle with llama.cpp's library; returns its exit status.
+int run_oracle(const std::string& args) {
+  const char* build = std::getenv("PTQ_BUILD_DIR");
+  const std::string bin = std::string(build ? build : PTQ_SOURCE_DIR "/build") + "/ggml_oracle";
+  REQUIRE(std::filesystem::exists(bin));
+  const int rc = std::system((bin + " " + test::ggml_base_library().string() + " " + args).c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
 
 // Rows of Gaussian weights with outliers, a constant row, an all-zero row and a row of tiny values,
 // so the searches' special cases (zero groups, min > 0, clipping) all occur.
@@ -62,16 +74,16 @@ std::vector<float> test_importance(int64_t n, unsigned seed) {
 
 }  // namespace
 
-TEST_CASE("ggml block quantizers equal llama.cpp's own (libggml-base from node-llama-cpp)", "[.][export][ggml][node][llamacpp]") {
+TEST_CASE("ggml block quantizers equal llama.cpp's own (libggml-base from node-llama-cpp)", "[export][ggml][node][llamacpp]") {
   REQUIRE_NODE_PACKAGE(test::kLlamaCpp);
-  const GgmlLibrary lib(test::ggml_base_library().string());
-  const char* why = lib.handle ? nullptr : dlerror();
-  INFO("dlopen " << test::ggml_base_library().string() << ": " << (why ? why : "ok"));
-  REQUIRE(lib.handle != nullptr);
+  REQUIRE(std::filesystem::exists(test::ggml_base_library()));
+  const std::string dir = test::scratch_dir("ggml-oracle");
 
   const int64_t rows = 12, n = 512;
   const std::vector<float> x = test_rows(rows, n, 11);
   const std::vector<float> imp = test_importance(n, 12);
+  write_binary(dir + "/x.f32", x);
+  write_binary(dir + "/imp.f32", imp);
 
   const std::vector<std::pair<GgmlType, std::string>> types = {
       {GgmlType::Q4_0, "q4_0"}, {GgmlType::Q4_1, "q4_1"}, {GgmlType::Q5_0, "q5_0"}, {GgmlType::Q5_1, "q5_1"},
@@ -82,14 +94,13 @@ TEST_CASE("ggml block quantizers equal llama.cpp's own (libggml-base from node-l
       DYNAMIC_SECTION(name << (weighted ? " with importance" : " reference")) {
         const auto t = static_cast<uint32_t>(type);
         const io::GgmlTypeTraits tr = io::ggml_type_traits(t);
-        const auto quantize = lib.get<QuantizeFn>("quantize_" + name);
-        const auto dequantize = lib.get<DequantizeFn>("dequantize_row_" + name);
-        REQUIRE(quantize != nullptr);
-        REQUIRE(dequantize != nullptr);
         const float* w = weighted ? imp.data() : nullptr;
         const std::vector<uint8_t> ours = ggml::encode_rows(t, x.data(), rows, n, w);
-        std::vector<uint8_t> theirs(ours.size(), 0xAB);
-        REQUIRE(quantize(x.data(), theirs.data(), rows, n, w) == ours.size());
+        const std::string out = dir + "/" + name + (weighted ? "-imp" : "") + ".bin";
+        REQUIRE(run_oracle("quantize " + name + " " + std::to_string(rows) + " " + std::to_string(n) + " " + dir +
+                           "/x.f32 " + (weighted ? dir + "/imp.f32 " : std::string("- ")) + out) == 0);
+        const std::vector<uint8_t> theirs = read_binary<uint8_t>(out);
+        REQUIRE(theirs.size() == ours.size());
         int64_t differ = 0, blocks = 0;
         for (size_t off = 0; off < ours.size(); off += tr.type_size, ++blocks) {
           differ += std::memcmp(ours.data() + off, theirs.data() + off, tr.type_size) != 0;
@@ -98,8 +109,9 @@ TEST_CASE("ggml block quantizers equal llama.cpp's own (libggml-base from node-l
         CHECK(differ == 0);
 
         // Dequantized: llama.cpp's, ptq's block dequantizers and ptq's GGUF reader agree exactly.
-        std::vector<float> a(rows * n), b(rows * n), c(rows * n);
-        dequantize(ours.data(), a.data(), rows * n);
+        REQUIRE(run_oracle("dequantize " + name + " " + std::to_string(rows * n) + " " + out + " " + out + ".f32") == 0);
+        const std::vector<float> a = read_binary<float>(out + ".f32");
+        std::vector<float> b(rows * n), c(rows * n);
         ggml::decode_row(t, ours.data(), b.data(), rows * n);
         io::ggml_dequantize_row(t, ours.data(), c.data(), rows * n);
         CHECK(a == b);
