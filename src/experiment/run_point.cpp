@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/sha256.hpp"
+#include "core/version.hpp"
 #include "data/text_source.hpp"
 #include "eval/kl_divergence.hpp"
 #include "eval/perplexity.hpp"
@@ -123,7 +124,7 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
   const nlohmann::json point = nlohmann::json::parse(io::read_text_file((fs::path(dir) / "point.json").string()));
   nlohmann::json m = {{"experiment", x.name}, {"point", point.at("id")}, {"index", point.value("index", 0)}, {"sweep", point.at("values")},
                       {"config_hash", point.at("config_hash")}, {"method", method_of(x)}};
-  nlohmann::json prov = {{"ptq_version", PTQ_VERSION}, {"ptq_commit", PTQ_GIT_COMMIT},
+  nlohmann::json prov = {{"ptq_version", PTQ_VERSION}, {"ptq_commit", ptq::git_commit()},
                          {"threads", torch::get_num_threads()}, {"model", x.model},
                          {"model_sha256", pipeline::model_fingerprint(x.model)}};
   log << "run " << point["id"].get<std::string>() << " (" << method_of(x) << ") in " << dir << "\n";

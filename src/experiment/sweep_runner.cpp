@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/sha256.hpp"
 #include "core/tee_stream.hpp"
+#include "core/version.hpp"
 #include "eval/report/report.hpp"
 #include "experiment/run_point.hpp"
 #include "io/atomic_file.hpp"
@@ -112,7 +113,7 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
   fs::create_directories(exp_dir / "runs");
   std::ofstream log_file(exp_dir / "experiment.log", std::ios::app);
   TeeStream log(out, log_file);
-  log << "== ptq run " << plan.file << " at " << now_utc() << " (ptq " << PTQ_VERSION << ", " << PTQ_GIT_COMMIT << ")\n";
+  log << "== ptq run " << plan.file << " at " << now_utc() << " (ptq " << PTQ_VERSION << ", " << ptq::git_commit() << ")\n";
   fs::copy_file(plan.file, exp_dir / "experiment.yaml", fs::copy_options::overwrite_existing);
 
   std::vector<config::Point> points;
