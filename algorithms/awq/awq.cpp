@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/common/algorithm.hpp"
 #include "algorithms/common/channel_scaling.hpp"
 #include "algorithms/rtn/rtn.hpp"
@@ -12,7 +13,22 @@ namespace ptq::algo {
 
 namespace {
 
-torch::Tensor fake_quant(const torch::Tensor& w, const IntGrid& grid) { return rtn_quantize(w, grid).dequantize(); }
+// The weights as the target grid will store them: ptq's grid, or a llama.cpp block type's own
+// quantizer (so the search optimises for the file llama.cpp will run).
+torch::Tensor fake_quant(const torch::Tensor& w, const IntGrid& grid, const AwqOptions& opt) {
+  if (opt.ggml_type.empty()) return rtn_quantize(w, grid).dequantize();
+  const uint32_t t = ggml::block_type_by_name(opt.ggml_type);
+  const torch::Tensor x = w.to(torch::kCPU, torch::kFloat32).contiguous();
+  const int64_t rows = x.size(0), n = x.size(1);
+  // Rows that are not whole blocks: the GGUF export falls back to f16 for them (llama.cpp's rule),
+  // close enough to full precision for the search.
+  if (n % ggml::block_size_of(t) != 0) return w;
+  const std::vector<uint8_t> bytes = ggml::encode_rows(t, x.data_ptr<float>(), rows, n);
+  const size_t row_bytes = bytes.size() / static_cast<size_t>(rows);
+  torch::Tensor y = torch::empty({rows, n});
+  for (int64_t r = 0; r < rows; ++r) ggml::decode_row(t, bytes.data() + r * row_bytes, y.data_ptr<float>() + r * n, n);
+  return y.to(w.device());
+}
 
 // Mean of |w| per column after normalising each group of each row by its largest |w| (AutoAWQ's
 // get_weight_scale), over the rows of every consumer.
@@ -82,7 +98,7 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
     s = s.clamp_min(1e-4);
     s = s / std::sqrt(s.max().item<double>() * s.min().item<double>());
     model::LayerWeights trial = w;
-    for (const auto& c : consumers) trial.linear[c] = fake_quant(w.weight(c) * s, grid) / s;
+    for (const auto& c : consumers) trial.linear[c] = fake_quant(w.weight(c) * s, grid, opt) / s;
     const double loss = chunked_mse(ctx, trial, spec.inspect, x, org_out);
     if (r == 0) best.loss_unscaled = loss;
     if (!std::isfinite(loss)) fail(ctx.where + spec.input, "AWQ's scale search produced a non-finite loss at alpha " + std::to_string(alpha));
@@ -98,7 +114,10 @@ ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& inp
   auto x = input.reshape({-1, C});
   const int64_t step = std::max<int64_t>(1, x.size(0) / opt.clip_tokens);
   x = x.slice(0, 0, x.size(0), step).contiguous();  // [n_tok, C]
-  const int64_t gs = grid.group_size > 0 ? grid.group_size : C;
+  // Clipping groups: the grid's groups, or a block type's blocks.
+  const int64_t gs = !opt.ggml_type.empty() ? ggml::block_size_of(ggml::block_type_by_name(opt.ggml_type))
+                     : grid.group_size > 0  ? grid.group_size
+                                            : C;
   const int64_t G = (C + gs - 1) / gs;
   // One group of a row is quantized as a row of its own: the grid per channel on the [O, n] slice.
   IntGrid row_grid = grid;
@@ -118,7 +137,7 @@ ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& inp
     auto min_err = torch::full({O, 1}, std::numeric_limits<float>::infinity());
     for (int i = 0; i < steps; ++i) {
       auto max_val = org_max * (1.0 - double(i) / opt.clip_n_grid);
-      auto q = fake_quant(torch::clamp(wg, -max_val, max_val), row_grid);
+      auto q = fake_quant(torch::clamp(wg, -max_val, max_val), row_grid, opt);
       auto err = (torch::matmul(q, xg.t()) - org_out).pow_(2).mean(1, true);
       auto better = err < min_err;
       min_err = torch::where(better, err, min_err);
@@ -144,13 +163,15 @@ class AwqTransform : public Transform {
     opt_.clip_max_shrink = r.get_double("clip_max_shrink", opt_.clip_max_shrink, 0.0, 1.0);
     opt_.clip_n_grid = r.get_int("clip_n_grid", opt_.clip_n_grid, 1, 1000);
     opt_.clip_tokens = r.get_int("clip_tokens", opt_.clip_tokens, 1, 1 << 24);
+    opt_.ggml_type = r.get_string("ggml_type", opt_.ggml_type);
+    if (!opt_.ggml_type.empty()) ggml::block_type_by_name(opt_.ggml_type);  // refuse an unknown name now
     r.finish();
   }
   std::string name() const override { return "awq"; }
   nlohmann::json options() const override {
     return {{"n_grid", opt_.n_grid}, {"duo_scaling", opt_.duo_scaling}, {"clip", opt_.clip},
             {"clip_max_shrink", opt_.clip_max_shrink}, {"clip_n_grid", opt_.clip_n_grid},
-            {"clip_tokens", opt_.clip_tokens}};
+            {"clip_tokens", opt_.clip_tokens}, {"ggml_type", opt_.ggml_type}};
   }
 
   nlohmann::json apply(BlockContext& ctx, const IntGrid& grid) const override {

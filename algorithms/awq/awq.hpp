@@ -28,6 +28,9 @@ struct AwqOptions {
   double clip_max_shrink = 0.5;
   int clip_n_grid = 20;
   int clip_tokens = 512;
+  // A llama.cpp block type (q4_0, q4_k, ...) to search for instead of the grid: scales and clipping
+  // are chosen against that type's own quantizer, for a GGUF export of the result (--algo none).
+  std::string ggml_type;
 };
 
 // Step 1 for one mapping: the best scale [C] and a report {alpha, loss, loss_unscaled}.

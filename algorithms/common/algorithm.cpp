@@ -43,6 +43,13 @@ double OptionReader::get_double(const std::string& key, double fallback, double 
   return x;
 }
 
+std::string OptionReader::get_string(const std::string& key, const std::string& fallback) {
+  const auto& v = at(key);
+  if (v.is_null()) return fallback;
+  if (!v.is_string()) fail(where_ + "." + key, "expected a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
 void OptionReader::finish() const {
   for (const auto& [key, value] : options_.items()) {
     if (std::find(known_.begin(), known_.end(), key) == known_.end()) {

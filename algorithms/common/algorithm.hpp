@@ -41,6 +41,7 @@ class OptionReader {
   bool get_bool(const std::string& key, bool fallback);
   int get_int(const std::string& key, int fallback, int lo, int hi);
   double get_double(const std::string& key, double fallback, double lo, double hi);
+  std::string get_string(const std::string& key, const std::string& fallback);
   void finish() const;  // throws for any key no getter asked for
 
  private:

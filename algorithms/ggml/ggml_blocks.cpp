@@ -1,5 +1,7 @@
 #include "algorithms/ggml/ggml_blocks.hpp"
 
+#include <cctype>
+
 #include <c10/util/Half.h>
 
 #include <algorithm>
@@ -161,5 +163,19 @@ std::vector<uint8_t> encode_rows(uint32_t type, const float* x, int64_t rows, in
   }
   return out;
 }
+
+uint32_t block_type_by_name(const std::string& name) {
+  using T = io::GgmlType;
+  std::string known;
+  for (const T t : {T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q2_K, T::Q3_K, T::Q4_K, T::Q5_K, T::Q6_K}) {
+    std::string n = io::ggml_type_name(static_cast<uint32_t>(t));
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (n == name) return static_cast<uint32_t>(t);
+    known += (known.empty() ? "" : ", ") + n;
+  }
+  throw Error("unknown llama.cpp block type '" + name + "' (choose " + known + ")");
+}
+
+int64_t block_size_of(uint32_t type) { return io::ggml_type_traits(type).block_size; }
 
 }  // namespace ptq::ggml

@@ -4,6 +4,7 @@
 // GGUF written from them is read by llama.cpp unchanged.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ptq::ggml {
@@ -54,5 +55,10 @@ bool can_encode(uint32_t type);
 // The inverse of encode_rows for one row: n weights of type `type` at src to fp32 (ptq's own
 // dequantizers of these types).
 void decode_row(uint32_t type, const uint8_t* src, float* dst, int64_t n);
+
+// The block type of a lower-case ggml name (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k .. q6_k); throws
+// ptq::Error listing them. And the weights per block of a type (32 or 256).
+uint32_t block_type_by_name(const std::string& name);
+int64_t block_size_of(uint32_t type);
 
 }  // namespace ptq::ggml

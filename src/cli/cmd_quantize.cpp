@@ -18,6 +18,7 @@ void add_quantize(CLI::App& app) {
     std::vector<std::string> transforms;
     double alpha = 0.5;
     bool alpha_search = false, duo_scaling = false, no_clip = false;
+    std::string awq_ggml_type;
   };
   auto a = std::make_shared<Args>();
   auto& s = a->spec;
@@ -27,12 +28,16 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("--out,-o", s.out, "Output directory (replaced only when the run succeeds)")->required();
   std::vector<std::string> algos = algo::algorithm_names();
   for (const auto& t : algo::transform_names()) algos.push_back(t);
-  cmd->add_option("--algo", s.algorithm, "Quantizer (rtn, gptq), or a transform followed by RTN (awq, smoothquant)")->capture_default_str()->check(CLI::IsMember(algos));
+  algos.push_back("none");
+  cmd->add_option("--algo", s.algorithm, "Quantizer (rtn, gptq), a transform followed by RTN (awq, smoothquant), or none: the transforms' output in full precision (e.g. --transform awq --algo none, then ptq export --type q4_0)")->capture_default_str()->check(CLI::IsMember(algos));
   cmd->add_option("--transform", a->transforms, "Transforms before the quantizer, in order (awq, smoothquant); e.g. --transform awq --algo gptq")->check(CLI::IsMember(algo::transform_names()));
   cmd->add_option("--alpha", a->alpha, "SmoothQuant: migration strength alpha in [0, 1]")->capture_default_str();
   cmd->add_flag("--alpha-search", a->alpha_search, "SmoothQuant: choose alpha per layer by a grid search on the block's output error");
   cmd->add_flag("--duo-scaling", a->duo_scaling, "AWQ: scales x^a / w^(1-a) (AutoAWQ) instead of x^a (llm-awq)");
   cmd->add_flag("--no-clip", a->no_clip, "AWQ: skip the clipping search");
+  cmd->add_option("--awq-ggml-type", a->awq_ggml_type,
+                  "AWQ: search scales and clipping for this llama.cpp block type (q4_0, q4_k, ...) instead of the grid; "
+                  "with --algo none, then ptq export --type of that type");
   cmd->add_option("--bits", s.grid.bits, "Bits per weight")->capture_default_str()->check(CLI::Range(2, 8));
   cmd->add_option("--group-size", s.grid.group_size, "Columns per group: 0 per channel, -1 per tensor")->capture_default_str()->check(CLI::Range(-1, 1 << 20));
   cmd->add_flag("--sym", s.grid.sym, "Symmetric grid (default asymmetric)");
@@ -73,7 +78,10 @@ void add_quantize(CLI::App& app) {
     for (const auto& t : transforms) {
       pipeline::TransformStep step{t};
       if (t == "smoothquant") step.options = {{"alpha", a->alpha}, {"search", a->alpha_search}};
-      if (t == "awq") step.options = {{"duo_scaling", a->duo_scaling}, {"clip", !a->no_clip}};
+      if (t == "awq") {
+        step.options = {{"duo_scaling", a->duo_scaling}, {"clip", !a->no_clip}};
+        if (!a->awq_ggml_type.empty()) step.options["ggml_type"] = a->awq_ggml_type;
+      }
       spec.transforms.push_back(step);
     }
     if (spec.algorithm == "gptq") {

@@ -102,7 +102,13 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   spec.grid.validate("grid");
   spec.calibration.validate("calibration");
   if (spec.out.empty()) fail("quantize", "no output directory given (--out)");
-  auto algorithm = algo::make_algorithm(spec.algorithm, spec.algorithm_options);
+  // "none": the transforms' output in full precision (folded scales, clipped weights), for an
+  // exporter whose own grid quantizes it next (AWQ before llama.cpp's block formats).
+  const bool keep_fp = spec.algorithm == "none";
+  auto algorithm = algo::make_algorithm(keep_fp ? "rtn" : spec.algorithm, spec.algorithm_options);
+  if (keep_fp && spec.transforms.empty()) {
+    fail("algorithm 'none'", "keeps the weights in full precision after the transforms: give a transform (--transform awq)");
+  }
   std::vector<std::unique_ptr<algo::Transform>> transforms;
   for (const auto& t : spec.transforms) transforms.push_back(algo::make_transform(t.name, t.options));
   const bool calibrate = !spec.calib.path.empty();
@@ -124,8 +130,8 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
 
   QuantizeSummary summary;
   nlohmann::json qconfig = grid_json(spec.grid);
-  qconfig["algorithm"] = algorithm->name();
-  qconfig["algorithm_options"] = algorithm->options();
+  qconfig["algorithm"] = keep_fp ? std::string("none") : algorithm->name();
+  qconfig["algorithm_options"] = keep_fp ? nlohmann::json::object() : algorithm->options();
   if (!transforms.empty()) {
     qconfig["transforms"] = nlohmann::json::array();
     for (const auto& t : transforms) qconfig["transforms"].push_back({{"name", t->name()}, {"options", t->options()}});
@@ -192,6 +198,9 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       if (t.name.rfind(p, 0) == 0 && !is_block_linear_weight(t.name, L)) fp[t.name] = source->load(t.name);
     }
     if (w) {
+      if (keep_fp) {
+        for (const auto& s : model::block_linears()) fp[p + s.name + ".weight"] = w->weight(s.name);
+      }
       fp[p + "input_layernorm.weight"] = w->input_norm;
       fp[p + "post_attention_layernorm.weight"] = w->post_norm;
       for (const auto& [name, b] : w->bias) fp[p + name + ".bias"] = b;
@@ -230,6 +239,10 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
             row[t->name()]["seconds"] = seconds_since(t0);
           }
           transform_rows.push_back(row);
+          if (keep_fp) {
+            last = w;
+            return;
+          }
           // The quantizer's statistics: the transformed inputs.
           std::map<std::string, calib::InputStats> stats;
           for (auto& [input, x] : ctx.inputs) {

@@ -194,6 +194,15 @@ TEST_CASE("AWQ beats RTN at 3 bits on a block with outlier activation channels",
   const auto found = algo::awq_search_scale(ctx, algo::input_spec("mlp_in"), grid, {});
   CHECK(found.alpha > 0);
   CHECK(found.loss < 0.8 * found.loss_unscaled);
+
+  // The same search against llama.cpp's Q4_0 quantizer (for a GGUF export) helps as much, and its
+  // unscaled loss is Q4_0's own round-to-nearest error, not the integer grid's.
+  algo::AwqOptions q4;
+  q4.ggml_type = "q4_0";
+  const auto on_q4_0 = algo::awq_search_scale(ctx, algo::input_spec("mlp_in"), grid, q4);
+  CHECK(on_q4_0.alpha > 0);
+  CHECK(on_q4_0.loss < 0.8 * on_q4_0.loss_unscaled);
+  CHECK(on_q4_0.loss_unscaled != Approx(found.loss_unscaled).epsilon(1e-3));
 }
 
 TEST_CASE("transform options are checked before any work, naming the key", "[awq][smoothquant][bad-input]") {
@@ -201,6 +210,7 @@ TEST_CASE("transform options are checked before any work, naming the key", "[awq
   CHECK_THROWS_WITH(algo::make_transform("smoothquant", {{"alpah", 0.5}}), Catch::Contains("smoothquant.alpah") && Catch::Contains("alpha"));
   CHECK_THROWS_WITH(algo::make_transform("awq", {{"clip", 1}}), Catch::Contains("awq.clip") && Catch::Contains("true or false"));
   CHECK_THROWS_WITH(algo::make_transform("awk"), Catch::Contains("awq"));
+  CHECK_THROWS_WITH(algo::make_transform("awq", {{"ggml_type", "q4_2"}}), Catch::Contains("q4_2") && Catch::Contains("q4_k"));
   // A mapping naming an input the architecture's table does not have is refused by name.
   CHECK_THROWS_WITH(algo::input_spec("mlp_inn"), Catch::Contains("mlp_inn: not an input of a decoder block"));
   CHECK(algo::consumers_of("mlp_inn").empty());

@@ -122,3 +122,43 @@ TEST_CASE("transforms without calibration text are refused before any work", "[p
   s.calib.path = "x";
   CHECK_THROWS_WITH(pipeline::quantize_model(s, log), Catch::Contains("smoothquant.alpha"));
 }
+
+TEST_CASE("--algo none keeps AWQ's output in full precision: scaled, clipped, function nearly unchanged", "[pipeline][awq][stories260K]") {
+  SHARED_FILE(model, "models/stories260K.bin");
+  SHARED_FILE(calib, "text/tinystories_valid_calib.txt");
+  const std::string dir = test::scratch_dir("awq_none");
+  auto s = w3_spec(model, calib, dir + "/fp");
+  s.sampling.n_samples = 8;
+  s.grid.bits = 4;
+  s.grid.group_size = 32;
+  s.algorithm = "none";
+  s.transforms = {{"awq", {{"ggml_type", "q4_0"}}}};
+  std::ostringstream log;
+  const auto summary = pipeline::quantize_model(s, log);
+  CHECK(summary.report["quantization"]["algorithm"] == "none");
+  CHECK(summary.report["layers"].empty());
+  std::shared_ptr<model::WeightSource> fp = model::open_weights(model), out = model::open_weights(dir + "/fp");
+  // Full precision, not on any 4-bit grid: many distinct values per row.
+  const auto q = out->load("model.layers.0.self_attn.q_proj.weight");
+  CHECK(std::get<0>(at::_unique(q[0])).numel() > 32);
+  // Scales folded into the norms wherever the search chose alpha > 0; clipping moves the function a
+  // little, quantization not at all.
+  int scaled = 0;
+  for (int L = 0; L < 5; ++L) {
+    const std::string norm = "model.layers." + std::to_string(L) + ".input_layernorm.weight";
+    const double alpha = summary.report["transforms"][L]["awq"]["scales"]["attn_in"]["alpha"].get<double>();
+    INFO("layer " << L << " alpha " << alpha);
+    CHECK(((fp->load(norm) - out->load(norm)).abs().max().item<double>() > 1e-6) == (alpha > 0));
+    scaled += alpha > 0;
+  }
+  CHECK(scaled > 0);
+  model::Model mf(fp), mo(out);
+  auto tokens = torch::randint(1, 512, {1, 64}, torch::Generator(at::make_generator<at::CPUGeneratorImpl>(5)));
+  const auto lf = mf.forward(tokens), lo = mo.forward(tokens);
+  const double drift = (lf - lo).abs().mean().item<double>() / lf.abs().mean().item<double>();
+  WARN("AWQ (Q4_0 target) in full precision: mean |dlogit| / mean |logit| = " << drift);
+  CHECK(drift < 0.05);
+
+  s.transforms.clear();
+  CHECK_THROWS_WITH(pipeline::quantize_model(s, log), Catch::Contains("'none'") && Catch::Contains("--transform awq"));
+}
