@@ -10,6 +10,7 @@
 #include "algorithms/common/int_grid.hpp"
 #include "algorithms/registry.hpp"
 #include "config/yaml_schema.hpp"
+#include "export/gguf_type_plan.hpp"
 #include "config/yaml_tree.hpp"
 #include "core/error.hpp"
 
@@ -145,11 +146,19 @@ void read_exports(const YamlContext& ctx, const YAML::Node& ex, Experiment& x) {
   if (!ex.IsSequence()) fail(where(ctx, ex, "export"), "expected a list of targets ({format: gguf, type: q4_0})");
   for (size_t i = 0; i < ex.size(); ++i) {
     const std::string path = "export." + std::to_string(i);
-    check_keys(ctx, ex[i], path, {"format", "type", "fallback"});
+    check_keys(ctx, ex[i], path, {"format", "type", "fallback", "override"});
     ExportSpec e;
     e.format = get_choice(ctx, ex[i], path + ".", "format", "gguf", {"gguf"});
-    e.type = get_choice(ctx, ex[i], path + ".", "type", "f16", {"f32", "f16", "q8_0", "q4_0"});
+    e.type = get_choice(ctx, ex[i], path + ".", "type", "f16", exporter::gguf_type_names());
     e.fallback = get_choice(ctx, ex[i], path + ".", "fallback", "f16", {"f16", "f32", "none"});
+    e.overrides = get_string_list(ctx, ex[i], path + ".", "override");
+    for (size_t k = 0; k < e.overrides.size(); ++k) {
+      try {
+        exporter::parse_type_override(e.overrides[k]);
+      } catch (const Error& err) {
+        fail(where(ctx, ex[i]["override"], path + ".override"), err.what());
+      }
+    }
     x.exports.push_back(e);
   }
 }

@@ -62,6 +62,7 @@ struct ExportSpec {
   std::string format = "gguf";
   std::string type = "f16";
   std::string fallback = "f16";  // rows that are not whole blocks: f16 | f32 | none (an error)
+  std::vector<std::string> overrides;  // REGEX=TYPE on GGUF tensor names, the last match wins
 };
 
 struct Experiment {

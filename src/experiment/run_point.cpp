@@ -253,6 +253,7 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
     exporter::GgufExportOptions go;
     go.type = e.type;
     go.fallback = e.fallback == "none" ? "" : e.fallback;
+    go.overrides = e.overrides;
     auto weights = model::open_weights(eval_model);
     go.tokenizer = eval_tokenizer.empty() ? model::find_tokenizer(eval_model, weights->config().vocab_size) : eval_tokenizer;
     go.name = x.name + "-" + point["id"].get<std::string>();

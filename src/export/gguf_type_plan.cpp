@@ -106,6 +106,12 @@ GgufTypeScheme gguf_type_scheme(const std::string& given) {
   throw Error("unknown GGUF type '" + name + "' (choose " + choices(true) + ")");
 }
 
+std::vector<std::string> gguf_type_names() {
+  std::vector<std::string> names;
+  for (const auto& sc : schemes()) names.push_back(sc.name);
+  return names;
+}
+
 GgmlType gguf_block_type(const std::string& given) {
   const std::string name = lower(given);
   for (const auto& s : schemes()) {

@@ -26,6 +26,8 @@ struct GgufTypeScheme {
 // (uniform) or q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m (llama.cpp's mixes).
 // Throws ptq::Error listing the choices.
 GgufTypeScheme gguf_type_scheme(const std::string& name);
+// Every --type name above, uniform types first.
+std::vector<std::string> gguf_type_names();
 // The ggml type of a block-type name (as above, uniform names only, or "f16"/"f32").
 io::GgmlType gguf_block_type(const std::string& name);
 

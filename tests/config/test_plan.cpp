@@ -275,8 +275,12 @@ TEST_CASE("pipeline mistakes are caught before any work", "[config][plan]") {
   SECTION("KL divergence without texts, and an unknown export type") {
     auto f = put(dir, "kl.yaml", "model: model.bin\neval:\n  kl_divergence: true\n");
     CHECK_THAT(error_of(f), Catch::Contains("eval.kl_divergence: KL divergence is measured on eval.perplexity.texts"));
-    f = put(dir, "ex.yaml", "model: model.bin\nexport:\n  - format: gguf\n    type: q4_k\n");
-    CHECK_THAT(error_of(f), Catch::Contains("export.0.type: 'q4_k': unknown value (did you mean 'q4_0'?)"));
+    f = put(dir, "ex.yaml", "model: model.bin\nexport:\n  - format: gguf\n    type: q4_k_mm\n");
+    CHECK_THAT(error_of(f), Catch::Contains("ex.yaml:4:11: export.0.type: 'q4_k_mm': unknown value (did you mean 'q4_k_m'?)"));
+    f = put(dir, "ov.yaml", "model: model.bin\nexport:\n  - {type: q4_k_m, override: ['ffn_down=q9_k']}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("ov.yaml:3:") && Catch::Contains("export.0.override") && Catch::Contains("q9_k"));
+    f = put(dir, "ok.yaml", "model: model.bin\nexport:\n  - {type: q4_k_m, override: ['ffn_down=q6_k', 'attn_v=q8_0']}\n");
+    CHECK(config::load_plan(f).points.front().x.exports.front().overrides.size() == 2);
   }
 }
 
