@@ -2,12 +2,14 @@
 
 #include <cctype>
 
+#include <ATen/Parallel.h>
 #include <c10/util/Half.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "algorithms/ggml/ggml_blocks_q4q5.hpp"
 #include "algorithms/ggml/ggml_kquants.hpp"
@@ -158,8 +160,34 @@ std::vector<uint8_t> encode_rows(uint32_t type, const float* x, int64_t rows, in
   check_block_row(n, static_cast<int>(tr.block_size), tr.name);
   const int64_t row_bytes = n / tr.block_size * tr.type_size;
   std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes));
-  for (int64_t r = 0; r < rows; ++r) {
-    encode_row(static_cast<io::GgmlType>(type), x + r * n, out.data() + r * row_bytes, n, importance);
+  // Rows are independent: split them over ptq's threads (torch's intra-op count), as llama-quantize
+  // does. Each row's bytes depend on that row alone, so the output is the same for any thread count.
+  const int64_t work = rows * n;
+  const int threads = static_cast<int>(std::min<int64_t>(std::max(1, at::get_num_threads()), std::max<int64_t>(1, work / (1 << 16))));
+  auto encode_range = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) encode_row(static_cast<io::GgmlType>(type), x + r * n, out.data() + r * row_bytes, n, importance);
+  };
+  if (threads <= 1 || rows < 2) {
+    encode_range(0, rows);
+    return out;
+  }
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+  const int64_t per = (rows + threads - 1) / threads;
+  for (int t = 0; t < threads; ++t) {
+    const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
+    if (r0 >= r1) break;
+    pool.emplace_back([&, t, r0, r1] {
+      try {
+        encode_range(r0, r1);
+      } catch (...) {
+        errors[static_cast<size_t>(t)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
   return out;
 }
