@@ -9,11 +9,13 @@
 
 #include "algorithms/rtn/rtn.hpp"
 #include "core/error.hpp"
+#include "data/text_source.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "model/architecture.hpp"
 #include "model/model_files.hpp"
 #include "pipeline/activation_quant.hpp"
 #include "pipeline/quantize_model.hpp"
+#include "tokenizer/tokenizer.hpp"
 #include "../support/shared_data.hpp"
 
 using namespace ptq;
@@ -70,15 +72,23 @@ TEST_CASE("static activation ranges: written by quantize, applied by evaluation"
   // q, k and v read the same input, so their ranges agree.
   CHECK(cfg.ranges.at("model.layers.1.self_attn.q_proj") == cfg.ranges.at("model.layers.1.self_attn.v_proj"));
 
+  // Held-out text the static ranges were not measured on (random token ids were flaky: their
+  // activations leave the calibrated range and clip, so the error depended on the draw).
+  SHARED_FILE(eval_text, "text/tinystories_valid_eval.txt");
+  SHARED_FILE(tok, "models/tok512.model");
+  auto ids = tok::open_tokenizer(tok)->encode(data::read_text({eval_text}), true);
+  REQUIRE(ids.size() >= 128u);
+  auto tokens = torch::tensor(std::vector<int64_t>(ids.begin(), ids.begin() + 128), torch::kInt64).unsqueeze(0);
   model::Model m(model::open_weights(s.out));
   m.make_resident();
-  auto tokens = torch::randint(3, 512, {1, 32}, torch::kInt64);
   auto plain = m.forward(tokens);
   pipeline::apply_act_quant(m, cfg);
   auto quant = m.forward(tokens);
-  const float diff = (quant - plain).abs().max().item<float>();
-  CHECK(diff > 0);
-  CHECK(diff < 0.5f * plain.abs().max().item<float>());
+  // 8-bit static activations move the logits, but by a few percent of their size.
+  const float rel = ((quant - plain).abs().mean() / plain.abs().mean()).item<float>();
+  WARN("W8 + static A8 (p99.9) vs W8 alone, 128 held-out tokens: mean |dlogit| / mean |logit| = " << rel);
+  CHECK(rel > 0);
+  CHECK(rel < 0.05f);
 
   cfg.ranges.erase("model.layers.4.mlp.down_proj");
   CHECK_THROWS_WITH(pipeline::apply_act_quant(m, cfg), Catch::Contains("model.layers.4.mlp.down_proj"));
