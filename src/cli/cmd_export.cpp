@@ -1,9 +1,11 @@
-// ptq export: a model ptq reads to a GGUF file llama.cpp loads.
+// ptq export: a model ptq reads to a GGUF file llama.cpp loads, or to a Hugging Face GPTQ / AWQ /
+// fp16 checkpoint directory (export/hf_gptq_export.hpp).
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "export/gguf_export.hpp"
+#include "export/hf_gptq_export.hpp"
 #include "model/weight_source.hpp"
 
 namespace ptq::cli {
@@ -12,11 +14,23 @@ void add_export(CLI::App& app) {
   struct Args {
     std::string model, out, format = "gguf";
     exporter::GgufExportOptions opt;
+    exporter::HfExportOptions hf;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("export", "Export a llama-architecture model to GGUF (llama.cpp)");
+  auto* cmd = app.add_subcommand("export", "Export a model to GGUF (llama.cpp) or a Hugging Face GPTQ / AWQ / fp16 checkpoint");
   cmd->add_option("--model,-m", args->model, "Source model (llama2.c .bin, Hugging Face directory, GGUF)")->required();
-  cmd->add_option("--format", args->format, "Output format: gguf")->capture_default_str();
+  cmd->add_option("--format", args->format,
+                  "Output format: gguf (a .gguf file); gptq, awq (Hugging Face checkpoint directories of a model "
+                  "quantized by ptq quantize, for transformers / vLLM / GPTQModel / AutoAWQ); hf-fp16 (the weights "
+                  "dequantized, a plain fp16 Hugging Face directory)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-format", args->hf.checkpoint_format,
+                  "gptq only: gptq (v1, qzeros hold zero - 1; what vLLM and transformers read) or gptq_v2 (zero as is)")
+      ->capture_default_str();
+  cmd->add_option("--unaligned", args->hf.unaligned,
+                  "gptq / awq: a layer whose shape the packing cannot hold (e.g. 3 bits and in_features not a multiple "
+                  "of 32): fail, or fp16 (kept dequantized in fp16 and listed as not quantized in the config)")
+      ->capture_default_str();
   cmd->add_option("--type", args->opt.type,
                   "Storage of the weight matrices (norms stay f32): uniform f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, "
                   "q2_k, q3_k, q4_k, q5_k, q6_k, or llama.cpp's mixes q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, "
@@ -35,9 +49,35 @@ void add_export(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--tokenizer,-t", args->opt.tokenizer, "Tokenizer (default: found beside the model)");
   cmd->add_option("--name", args->opt.name, "general.name (default: the model file's stem)");
-  cmd->add_option("--out,-o", args->out, "Output .gguf file")->required();
-  cmd->callback([args] {
-    if (args->format != "gguf") throw Error("unknown export format '" + args->format + "' (only gguf)");
+  cmd->add_option("--out,-o", args->out, "Output .gguf file (gguf) or directory (gptq, awq, hf-fp16)")->required();
+  cmd->callback([args, cmd] {
+    if (args->format == "gptq" || args->format == "awq" || args->format == "hf-fp16") {
+      for (const char* gguf_only : {"--type", "--fallback", "--override", "--imatrix", "--gptq-stats", "--gptq-damp", "--name"}) {
+        if (cmd->get_option(gguf_only)->count() > 0) {
+          throw Error(std::string(gguf_only) + " applies to --format gguf only (the grid of a " + args->format +
+                      " export is the quantized model's own)");
+        }
+      }
+      auto src = model::open_weights(args->model);
+      args->hf.format = args->format;
+      args->hf.tokenizer = args->opt.tokenizer;
+      const auto res = exporter::export_hf(*src, args->out, args->hf);
+      std::cout << "wrote " << args->out << " (" << args->format;
+      if (args->format == "gptq") std::cout << ", " << args->hf.checkpoint_format;
+      if (args->format != "hf-fp16") std::cout << ", " << res.quantized_layers << " packed layers";
+      if (!res.kept_fp16.empty()) std::cout << ", " << res.kept_fp16.size() << " kept in fp16";
+      std::cout << "), " << res.bytes << " bytes"
+                << (res.tokenizer.empty() ? std::string(", no tokenizer") : ", tokenizer from " + res.tokenizer) << "\n";
+      for (const std::string& name : res.kept_fp16) std::cout << "  fp16 " << name << "\n";
+      for (const std::string& note : res.notes) std::cout << "  note: " << note << "\n";
+      return;
+    }
+    if (args->format != "gguf") {
+      throw Error("unknown export format '" + args->format + "' (gguf, gptq, awq, hf-fp16)");
+    }
+    if (cmd->get_option("--checkpoint-format")->count() || cmd->get_option("--unaligned")->count()) {
+      throw Error("--checkpoint-format and --unaligned apply to --format gptq / awq only");
+    }
     auto src = model::open_weights(args->model);
     const auto res = exporter::export_gguf(*src, args->out, args->opt);
     std::cout << "wrote " << args->out << ": " << res.tensors.size() << " tensors (" << args->opt.type;

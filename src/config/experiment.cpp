@@ -146,9 +146,39 @@ void read_exports(const YamlContext& ctx, const YAML::Node& ex, Experiment& x) {
   if (!ex.IsSequence()) fail(where(ctx, ex, "export"), "expected a list of targets ({format: gguf, type: q4_0})");
   for (size_t i = 0; i < ex.size(); ++i) {
     const std::string path = "export." + std::to_string(i);
-    check_keys(ctx, ex[i], path, {"format", "type", "fallback", "override"});
     ExportSpec e;
-    e.format = get_choice(ctx, ex[i], path + ".", "format", "gguf", {"gguf"});
+    e.format = get_choice(ctx, ex[i], path + ".", "format", "gguf", {"gguf", "gptq", "awq", "hf-fp16"});
+    if (e.format != "gguf") {
+      // Hugging Face checkpoints: the grid is the quantized model's own (no type, fallback, override).
+      check_keys(ctx, ex[i], path, {"format", "checkpoint_format", "unaligned"});
+      if (e.format == "gptq") {
+        e.checkpoint_format = get_choice(ctx, ex[i], path + ".", "checkpoint_format", "gptq", {"gptq", "gptq_v2"});
+      } else if (ex[i]["checkpoint_format"]) {
+        fail(where(ctx, ex[i]["checkpoint_format"], path + ".checkpoint_format"), "applies to format gptq only");
+      }
+      e.unaligned = get_choice(ctx, ex[i], path + ".", "unaligned", "fail", {"fail", "fp16"});
+      if (e.format != "hf-fp16") {
+        // Packed formats hold the pipeline's integer codes: refuse a grid they cannot hold now,
+        // not after calibrating and quantizing.
+        const auto at = where(ctx, ex[i]["format"], path + ".format");
+        if (!x.quantizes() || x.quantizer().algorithm == "none") {
+          fail(at, e.format + " stores quantized weights: the pipeline must end with a quantizer (or use hf-fp16)");
+        }
+        const auto& g = x.quantizer().grid;
+        const int bits = g["bits"], group_size = g["group_size"];
+        if (g["dtype"] != "int") fail(at, e.format + " holds integer grids only, not dtype " + g["dtype"].get<std::string>() + " (use gguf or hf-fp16)");
+        if (e.format == "gptq" && bits != 2 && bits != 3 && bits != 4 && bits != 8) {
+          fail(at, "gptq holds 2, 3, 4 or 8 bits, the pipeline quantizes to " + std::to_string(bits));
+        }
+        if (e.format == "awq" && (bits != 4 || group_size <= 0)) {
+          fail(at, "awq holds 4 bits with a group size, the pipeline quantizes to " + std::to_string(bits) +
+                       " bits, group size " + std::to_string(group_size) + " (use gptq)");
+        }
+      }
+      x.exports.push_back(e);
+      continue;
+    }
+    check_keys(ctx, ex[i], path, {"format", "type", "fallback", "override"});
     e.type = get_choice(ctx, ex[i], path + ".", "type", "f16", exporter::gguf_type_names());
     e.fallback = get_choice(ctx, ex[i], path + ".", "fallback", "f16", {"f16", "f32", "none"});
     e.overrides = get_string_list(ctx, ex[i], path + ".", "override");
@@ -378,7 +408,17 @@ nlohmann::json to_json(const Experiment& x) {
   }
   j["eval"] = ev;
   if (x.generate.enabled) j["generate"] = {{"prompt", x.generate.prompt}, {"max_tokens", x.generate.max_tokens}};
-  for (const auto& e : x.exports) j["export"].push_back({{"format", e.format}, {"type", e.type}, {"fallback", e.fallback}});
+  for (const auto& e : x.exports) {
+    if (e.format == "gguf") {
+      nlohmann::json t = {{"format", e.format}, {"type", e.type}, {"fallback", e.fallback}};
+      if (!e.overrides.empty()) t["override"] = e.overrides;
+      j["export"].push_back(t);
+    } else {
+      nlohmann::json t = {{"format", e.format}, {"unaligned", e.unaligned}};
+      if (e.format == "gptq") t["checkpoint_format"] = e.checkpoint_format;
+      j["export"].push_back(t);
+    }
+  }
   return j;
 }
 

@@ -59,10 +59,13 @@ struct GenerateSpec {
 // An export of the run's model (the quantized one when the pipeline quantizes: its dequantized
 // weights re-encoded in `type`, exact for f32/f16, a second rounding for q8_0/q4_0).
 struct ExportSpec {
-  std::string format = "gguf";
+  std::string format = "gguf";  // gguf | gptq | awq | hf-fp16
   std::string type = "f16";
   std::string fallback = "f16";  // rows that are not whole blocks: f16 | f32 | none (an error)
   std::vector<std::string> overrides;  // REGEX=TYPE on GGUF tensor names, the last match wins
+  // gptq / awq / hf-fp16 (Hugging Face checkpoint directories, export/hf_gptq_export.hpp):
+  std::string checkpoint_format = "gptq";  // gptq (v1) | gptq_v2
+  std::string unaligned = "fail";          // fail | fp16
 };
 
 struct Experiment {

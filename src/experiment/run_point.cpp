@@ -15,6 +15,7 @@
 #include "eval/report/bits_per_weight.hpp"
 #include "eval/tasks/run_tasks.hpp"
 #include "export/gguf_export.hpp"
+#include "export/hf_gptq_export.hpp"
 #include "io/atomic_file.hpp"
 #include "model/generate.hpp"
 #include "model/kv_quant.hpp"
@@ -248,6 +249,25 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
   m["eval_seconds"] = since(t_eval);
 
   for (const auto& e : x.exports) {
+    if (e.format != "gguf") {
+      // A Hugging Face checkpoint directory of the weights just evaluated.
+      const fs::path out = fs::path(dir) / "export" / ("model-" + e.format);
+      fs::create_directories(out.parent_path());
+      exporter::HfExportOptions ho;
+      ho.format = e.format;
+      ho.checkpoint_format = e.checkpoint_format;
+      ho.unaligned = e.unaligned;
+      ho.tokenizer = eval_tokenizer;
+      auto weights = model::open_weights(eval_model);
+      const auto r = exporter::export_hf(*weights, out.string(), ho);
+      nlohmann::json rec = {{"format", e.format}, {"path", out.string()}, {"bytes", r.bytes},
+                            {"packed_layers", r.quantized_layers}, {"kept_fp16", r.kept_fp16}};
+      if (e.format == "gptq") rec["checkpoint_format"] = e.checkpoint_format;
+      m["exports"].push_back(rec);
+      log << "exported " << out.string() << " (" << e.format << ", " << r.bytes << " bytes)\n";
+      for (const auto& note : r.notes) log << "  note: " << note << "\n";
+      continue;
+    }
     const fs::path out = fs::path(dir) / "export" / ("model-" + e.type + ".gguf");
     fs::create_directories(out.parent_path());
     exporter::GgufExportOptions go;

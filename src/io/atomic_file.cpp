@@ -57,4 +57,22 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+void replace_directory(const std::string& staged, const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string old = out + ".old-" + std::to_string(::getpid());
+  const bool had_old = fs::exists(out);
+  if (had_old) {
+    fs::rename(out, old, ec);
+    if (ec) fail(out, "cannot move the earlier output aside: " + ec.message());
+  }
+  fs::rename(staged, out, ec);
+  if (ec) {
+    std::error_code ignored;
+    if (had_old) fs::rename(old, out, ignored);
+    fail(out, "cannot move the output into place: " + ec.message());
+  }
+  if (had_old) fs::remove_all(old, ec);
+}
+
 }  // namespace ptq::io

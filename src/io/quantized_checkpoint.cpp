@@ -114,20 +114,7 @@ void QuantizedCheckpointWriter::commit() {
   auto cfg = nlohmann::json::parse(model::write_hf_config(config_));
   cfg["quantization_config"] = qconfig_;
   write_text("config.json", cfg.dump(2) + "\n");
-  // Swap the finished directory into place; an earlier output is removed only after that.
-  std::error_code ec;
-  const std::string old = out_ + ".old-" + std::to_string(::getpid());
-  const bool had_old = fs::exists(out_);
-  if (had_old) {
-    fs::rename(out_, old, ec);
-    if (ec) fail(out_, "cannot move the earlier output aside: " + ec.message());
-  }
-  fs::rename(tmp_, out_, ec);
-  if (ec) {
-    if (had_old) fs::rename(old, out_);
-    fail(out_, "cannot move the output into place: " + ec.message());
-  }
-  if (had_old) fs::remove_all(old, ec);
+  replace_directory(tmp_, out_);
   committed_ = true;
 }
 

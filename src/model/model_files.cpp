@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "io/gguf_model.hpp"
 #include "io/hf_checkpoint.hpp"
+#include "io/hf_packed_checkpoint.hpp"
 #include "io/llama2c.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "model/weight_source.hpp"
@@ -18,6 +19,8 @@ std::unique_ptr<WeightSource> open_weights(const std::string& path) {
   if (!fs::exists(path)) fail(path, "model not found");
   if (fs::is_directory(path)) {
     if (io::is_quantized_checkpoint(path)) return std::make_unique<io::QuantizedCheckpoint>(path);
+    // Hugging Face GPTQ / AWQ checkpoints (quantization_config.quant_method gptq or awq).
+    if (io::is_hf_packed_checkpoint(path)) return std::make_unique<io::HfPackedCheckpoint>(path);
     return io::open_hf_checkpoint(path);
   }
   if (fs::path(path).extension() == ".gguf") return io::open_gguf_model(path);

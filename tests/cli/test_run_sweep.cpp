@@ -71,7 +71,7 @@ const char* kSweep =
     "eval:\n"
     "  kl_divergence: true\n"
     "  perplexity: {texts: [eval.txt], protocol: gptq, seqlen: 64}\n"
-    "export: [{format: gguf, type: q8_0}]\n"
+    "export: [{format: gguf, type: q8_0}, {format: gptq}]\n"
     "sweep:\n"
     "  pipeline.0.algorithm: [rtn, gptq]\n"
     "  pipeline.0.bits: [4, 3]\n"
@@ -111,15 +111,21 @@ TEST_CASE("a sweep runs on one calibration, resumes after a kill and reports the
   // Every run directory is complete: resolved config, provenance, log, quantized model.
   const fs::path g = a / "runs" / "gptq_bits=3_group_size=32";
   for (const char* f : {"config.yaml", "point.json", "provenance.json", "metrics.json", "run.log", "quantized/quant_report.json",
-                        "export/model-q8_0.gguf"}) {
+                        "export/model-q8_0.gguf", "export/model-gptq/config.json", "export/model-gptq/quantize_config.json"}) {
     CHECK(fs::exists(g / f));
   }
   const json m = json::parse(ptq::io::read_text_file((g / "metrics.json").string()));
   CHECK(m["bits"] == 3);
   CHECK(m["bits_per_weight"].get<double>() == Approx(3 + 19.0 / 32));  // fp16 scale + 3-bit zero per 32 weights
   CHECK(m["peak_rss_bytes"].get<double>() > 1e7);
-  REQUIRE(m["exports"].size() == 1);
+  REQUIRE(m["exports"].size() == 2);
   CHECK(fs::file_size(m["exports"][0]["path"].get<std::string>()) == m["exports"][0]["bytes"].get<uint64_t>());
+  CHECK(m["exports"][1]["format"] == "gptq");
+  CHECK(m["exports"][1]["packed_layers"] == 14);  // 7 linear layers in each of 2 blocks
+  const json gq = json::parse(ptq::io::read_text_file((g / "export/model-gptq/quantize_config.json").string()));
+  CHECK(gq["bits"] == 3);
+  CHECK(gq["group_size"] == 32);
+  CHECK(gq["quant_method"] == "gptq");
 
   // ptq report rebuilds the same table from the run directories.
   std::tie(rc, out) = ptq_run(dir + "/cache-a", "report " + a.string() + " --out " + dir + "/report-again");

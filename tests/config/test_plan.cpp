@@ -282,6 +282,32 @@ TEST_CASE("pipeline mistakes are caught before any work", "[config][plan]") {
     f = put(dir, "ok.yaml", "model: model.bin\nexport:\n  - {type: q4_k_m, override: ['ffn_down=q6_k', 'attn_v=q8_0']}\n");
     CHECK(config::load_plan(f).points.front().x.exports.front().overrides.size() == 2);
   }
+  SECTION("Hugging Face export targets: keys, and grids the packed formats cannot hold") {
+    const std::string w4 = "model: model.bin\npipeline:\n  - {algorithm: rtn, bits: 4, group_size: 32}\n";
+    auto f = put(dir, "hf1.yaml", w4 + "export:\n  - {format: gptq, type: q4_0}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("export.0") && Catch::Contains("type"));
+    f = put(dir, "hf2.yaml", w4 + "export:\n  - {format: awq, checkpoint_format: gptq_v2}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("export.0.checkpoint_format: applies to format gptq only"));
+    f = put(dir, "hf3.yaml", w4 + "export:\n  - {format: gptq, checkpoint_format: gptq_v3}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("export.0.checkpoint_format: 'gptq_v3': unknown value (did you mean 'gptq_v2'?)"));
+    f = put(dir, "hf4.yaml", "model: model.bin\nexport:\n  - {format: gptq}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("hf4.yaml:3:") && Catch::Contains("export.0.format: gptq stores quantized weights"));
+    f = put(dir, "hf5.yaml", "model: model.bin\npipeline:\n  - {algorithm: rtn, bits: 3}\nexport:\n  - {format: awq}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("export.0.format: awq holds 4 bits with a group size"));
+    f = put(dir, "hf6.yaml", "model: model.bin\npipeline:\n  - {algorithm: rtn, bits: 6}\nexport:\n  - {format: gptq}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("gptq holds 2, 3, 4 or 8 bits"));
+    f = put(dir, "hf7.yaml", "model: model.bin\npipeline:\n  - {algorithm: rtn, dtype: nf4, group_size: 64}\nexport:\n  - {format: gptq}\n");
+    CHECK_THAT(error_of(f), Catch::Contains("integer grids only"));
+    f = put(dir, "hf8.yaml", "model: model.bin\nexport:\n  - {format: hf-fp16}\n");
+    CHECK(config::load_plan(f).points.front().x.exports.front().format == "hf-fp16");
+    f = put(dir, "hf9.yaml", w4 + "export:\n  - {format: gptq, checkpoint_format: gptq_v2, unaligned: fp16}\n  - {format: awq}\n");
+    const auto ex = config::load_plan(f).points.front().x.exports;
+    REQUIRE(ex.size() == 2);
+    CHECK(ex[0].checkpoint_format == "gptq_v2");
+    CHECK(ex[0].unaligned == "fp16");
+    CHECK(ex[1].format == "awq");
+    CHECK(ex[1].unaligned == "fail");
+  }
 }
 
 TEST_CASE("a resolved experiment is a standalone file that loads to the same experiment", "[config][plan]") {
@@ -290,13 +316,17 @@ TEST_CASE("a resolved experiment is a standalone file that loads to the same exp
                      "model: model.bin\ncalibration: {text: calib.txt, n_samples: 4, seqlen: 16}\n"
                      "pipeline:\n  - {algorithm: gptq, bits: 3, group_size: 32}\n"
                      "eval:\n  kl_divergence: true\n  perplexity:\n    texts: [eval.txt]\n"
-                     "export:\n  - {format: gguf, type: q8_0}\n");
+                     "export:\n  - {format: gguf, type: q8_0, override: ['ffn_down=q6_k']}\n"
+                     "  - {format: gptq, checkpoint_format: gptq_v2}\n");
   const auto x = config::load_experiment(f, {"pipeline.0.damp_percent=0.05"});
   const auto r = put(dir, "resolved.yaml", config::to_yaml(x));
   const auto y = config::load_experiment(r);
   CHECK(config::to_json(y) == config::to_json(x));
   CHECK(y.quantizer().options["damp_percent"] == 0.05);
   CHECK(y.kl_divergence);
-  REQUIRE(y.exports.size() == 1);
+  REQUIRE(y.exports.size() == 2);
   CHECK(y.exports[0].type == "q8_0");
+  CHECK(y.exports[0].overrides == std::vector<std::string>{"ffn_down=q6_k"});
+  CHECK(y.exports[1].format == "gptq");
+  CHECK(y.exports[1].checkpoint_format == "gptq_v2");
 }
