@@ -8,6 +8,7 @@
 #include "algorithms/common/channel_scaling.hpp"
 #include "algorithms/rtn/rtn.hpp"
 #include "core/error.hpp"
+#include "export/gguf_type_plan.hpp"
 
 namespace ptq::algo {
 
@@ -17,6 +18,7 @@ namespace {
 // quantizer (so the search optimises for the file llama.cpp will run).
 torch::Tensor fake_quant(const torch::Tensor& w, const IntGrid& grid, const AwqOptions& opt) {
   if (opt.ggml_type.empty()) return rtn_quantize(w, grid).dequantize();
+  if (opt.ggml_type == "f16" || opt.ggml_type == "f32") return w;  // a mix keeps this tensor in float
   const uint32_t t = ggml::block_type_by_name(opt.ggml_type);
   const torch::Tensor x = w.to(torch::kCPU, torch::kFloat32).contiguous();
   const int64_t rows = x.size(0), n = x.size(1);
@@ -28,6 +30,30 @@ torch::Tensor fake_quant(const torch::Tensor& w, const IntGrid& grid, const AwqO
   torch::Tensor y = torch::empty({rows, n});
   for (int64_t r = 0; r < rows; ++r) ggml::decode_row(t, bytes.data() + r * row_bytes, y.data_ptr<float>() + r * n, n);
   return y.to(w.device());
+}
+
+bool is_block_type_name(const std::string& name) {
+  try {
+    ggml::block_type_by_name(name);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// The options for one consumer: a llama.cpp mix (q4_k_m, ...) gives each tensor its own type, which
+// the pipeline resolves per layer into ctx.ggml_types (llama.cpp's rules: attn_v and ffn_down of some
+// layers get more bits, rows that are not whole blocks fall back).
+AwqOptions for_layer(const BlockContext& ctx, const std::string& linear, const AwqOptions& opt) {
+  if (opt.ggml_type.empty()) return opt;
+  AwqOptions o = opt;
+  const auto it = ctx.ggml_types.find(linear);
+  if (it != ctx.ggml_types.end()) {
+    o.ggml_type = it->second;
+  } else if (!is_block_type_name(opt.ggml_type)) {
+    fail(ctx.where + linear, "ggml_type '" + opt.ggml_type + "' is a llama.cpp mix: its per-tensor types come from the pipeline, which gave none for this layer");
+  }
+  return o;
 }
 
 // Mean of |w| per column after normalising each group of each row by its largest |w| (AutoAWQ's
@@ -98,7 +124,7 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
     s = s.clamp_min(1e-4);
     s = s / std::sqrt(s.max().item<double>() * s.min().item<double>());
     model::LayerWeights trial = w;
-    for (const auto& c : consumers) trial.linear[c] = fake_quant(w.weight(c) * s, grid, opt) / s;
+    for (const auto& c : consumers) trial.linear[c] = fake_quant(w.weight(c) * s, grid, for_layer(ctx, c, opt)) / s;
     const double loss = chunked_mse(ctx, trial, spec.inspect, x, org_out);
     if (r == 0) best.loss_unscaled = loss;
     if (!std::isfinite(loss)) fail(ctx.where + spec.input, "AWQ's scale search produced a non-finite loss at alpha " + std::to_string(alpha));
@@ -164,7 +190,11 @@ class AwqTransform : public Transform {
     opt_.clip_n_grid = r.get_int("clip_n_grid", opt_.clip_n_grid, 1, 1000);
     opt_.clip_tokens = r.get_int("clip_tokens", opt_.clip_tokens, 1, 1 << 24);
     opt_.ggml_type = r.get_string("ggml_type", opt_.ggml_type);
-    if (!opt_.ggml_type.empty()) ggml::block_type_by_name(opt_.ggml_type);  // refuse an unknown name now
+    // Refuse an unknown name now: a block type, or one of llama.cpp's mixes (resolved per tensor by
+    // the pipeline, export/gguf_type_plan.hpp).
+    if (!opt_.ggml_type.empty() && !is_block_type_name(opt_.ggml_type) && !exporter::gguf_type_scheme(opt_.ggml_type).llama_mix) {
+      ggml::block_type_by_name(opt_.ggml_type);
+    }
     r.finish();
   }
   std::string name() const override { return "awq"; }
@@ -196,7 +226,9 @@ class AwqTransform : public Transform {
       // The reference leaves q and k unclipped: their errors meet in the attention scores, which a
       // per-layer product error does not see.
       if (name == "self_attn.q_proj" || name == "self_attn.k_proj") continue;
-      auto c = awq_search_clip(ctx.w->weight(name), ctx.inputs.at(l.input), grid, opt_);
+      const AwqOptions lo = for_layer(ctx, name, opt_);
+      if (lo.ggml_type == "f16" || lo.ggml_type == "f32") continue;  // stored in float: nothing to clip for
+      auto c = awq_search_clip(ctx.w->weight(name), ctx.inputs.at(l.input), grid, lo);
       ctx.w->linear[name] = c.clipped;
       report["clip"][name] = {{"mean_shrink", c.mean_shrink}};
     }

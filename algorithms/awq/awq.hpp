@@ -30,6 +30,8 @@ struct AwqOptions {
   int clip_tokens = 512;
   // A llama.cpp block type (q4_0, q4_k, ...) to search for instead of the grid: scales and clipping
   // are chosen against that type's own quantizer, for a GGUF export of the result (--algo none).
+  // A mix (q4_k_m, ...) searches each tensor against the type the export gives it
+  // (BlockContext::ggml_types, filled by the pipeline).
   std::string ggml_type;
 };
 

@@ -30,6 +30,9 @@ struct BlockContext {
   // the largest |x| the input reaches on the calibration samples.
   std::function<torch::Tensor(const torch::Tensor& x, double calib_absmax)> act_quant;
   std::string where;  // "model.layers.3."
+  // Linear layer ("self_attn.v_proj") -> the llama.cpp type a GGUF export will store it in (lower
+  // case: "q6_k", "f16"), when a transform targets a llama.cpp mix; empty otherwise.
+  std::map<std::string, std::string> ggml_types;
 
   const model::LayerWeights& weights() const { return *w; }
 };

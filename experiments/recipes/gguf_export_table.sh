@@ -5,7 +5,8 @@
 #   rtn      llama.cpp's reference quantizers (ptq's bit-exact copies)
 #   imatrix  the importance-weighted quantizers, importance from ptq's calibration statistics
 #   gptq     GPTQ on the block grid itself (Hessians from the same statistics)
-#   awq      AWQ's scales and clipping searched against the type's own quantizer (--awq-ggml-type),
+#   awq      AWQ's scales and clipping searched against the type's own quantizers (--awq-ggml-type; a mix:
+#            each tensor against the type the export gives it),
 #            written in full precision (--algo none), then the type's reference quantizer
 # Usage: experiments/recipes/gguf_export_table.sh [OUT_DIR]   (WINDOWS=N windows of n_ctx 256; THREADS)
 # Needs ../shared/data (stories260K), data/brown (make brown) and node-llama-cpp installed by the
@@ -38,7 +39,7 @@ for m in "${models[@]}"; do
   [ -f "$stats" ] || "$ptq" --threads "$threads" quantize -m "$model" -t "$tok" --algo gptq --one-shot --bits 4 --group-size 32 \
       "${common[@]}" --stats "$stats" --out "$d/gptq-w4g32" >"$d/stats.log" 2>&1
   for type in q4_0 q4_k_m; do
-    target=$([ "$type" = q4_0 ] && echo q4_0 || echo q4_k)
+    target=$type  # a mix: each tensor searched against the type the export gives it
     awq_fp="$d/awq-$target-fp"
     [ -d "$awq_fp" ] || "$ptq" --threads "$threads" quantize -m "$model" -t "$tok" --transform awq --algo none \
         --awq-ggml-type "$target" --bits 4 --group-size 32 "${common[@]}" --out "$awq_fp" >"$awq_fp.log" 2>&1

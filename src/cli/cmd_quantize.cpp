@@ -36,7 +36,7 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--duo-scaling", a->duo_scaling, "AWQ: scales x^a / w^(1-a) (AutoAWQ) instead of x^a (llm-awq)");
   cmd->add_flag("--no-clip", a->no_clip, "AWQ: skip the clipping search");
   cmd->add_option("--awq-ggml-type", a->awq_ggml_type,
-                  "AWQ: search scales and clipping for this llama.cpp block type (q4_0, q4_k, ...) instead of the grid; "
+                  "AWQ: search scales and clipping for this llama.cpp block type (q4_0, q4_k, ...) or mix (q4_k_m: each tensor against the type the export gives it) instead of the grid; "
                   "with --algo none, then ptq export --type of that type");
   cmd->add_option("--bits", s.grid.bits, "Bits per weight")->capture_default_str()->check(CLI::Range(2, 8));
   cmd->add_option("--group-size", s.grid.group_size, "Columns per group: 0 per channel, -1 per tensor")->capture_default_str()->check(CLI::Range(-1, 1 << 20));

@@ -171,3 +171,28 @@ TensorTypeChoice choose_tensor_type(const GgufTypeScheme& scheme, const std::str
 }
 
 }  // namespace ptq::exporter
+
+namespace ptq::exporter {
+
+std::map<std::string, std::string> layer_gguf_types(const std::string& type_name, int layer, int num_layers, int num_heads,
+                                                    int num_kv_heads, int64_t hidden_size, int64_t intermediate_size) {
+  const GgufTypeScheme scheme = gguf_type_scheme(type_name);
+  const ModelShapeInfo info{num_layers, num_heads, num_kv_heads, true};
+  // llama.cpp's names of a decoder layer's matrices, ptq's linear names, and their row lengths.
+  const struct {
+    const char *gguf, *linear;
+    int64_t row;
+  } parts[] = {{"attn_q", "self_attn.q_proj", hidden_size},      {"attn_k", "self_attn.k_proj", hidden_size},
+               {"attn_v", "self_attn.v_proj", hidden_size},      {"attn_output", "self_attn.o_proj", hidden_size},
+               {"ffn_gate", "mlp.gate_proj", hidden_size},       {"ffn_up", "mlp.up_proj", hidden_size},
+               {"ffn_down", "mlp.down_proj", intermediate_size}};
+  std::map<std::string, std::string> out;
+  for (const auto& p : parts) {
+    const std::string gguf = "blk." + std::to_string(layer) + "." + p.gguf + ".weight";
+    const TensorTypeChoice ch = choose_tensor_type(scheme, gguf, p.row, info, {}, "f16");
+    out[p.linear] = lower(io::ggml_type_name(static_cast<uint32_t>(ch.type)));
+  }
+  return out;
+}
+
+}  // namespace ptq::exporter

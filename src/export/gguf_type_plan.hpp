@@ -6,6 +6,7 @@
 // when even that does not fit).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <regex>
 #include <string>
 #include <utility>
@@ -58,5 +59,12 @@ struct TensorTypeChoice {
 TensorTypeChoice choose_tensor_type(const GgufTypeScheme& scheme, const std::string& name, int64_t row_length,
                                     const ModelShapeInfo& model, const std::vector<TypeOverride>& overrides,
                                     const std::string& fallback);
+
+// The type each linear layer of decoder layer `layer` gets in a GGUF export of `type_name` (a
+// uniform type or a mix) with fallback f16, as export_gguf chooses it: block_linears() names
+// ("self_attn.v_proj") -> lower-case type names ("q6_k", "f16"). For searches that target the file
+// (AWQ with a ggml_type).
+std::map<std::string, std::string> layer_gguf_types(const std::string& type_name, int layer, int num_layers, int num_heads,
+                                                    int num_kv_heads, int64_t hidden_size, int64_t intermediate_size);
 
 }  // namespace ptq::exporter

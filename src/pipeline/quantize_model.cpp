@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/sha256.hpp"
+#include "export/gguf_type_plan.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "model/architecture.hpp"
 #include "model/decoder.hpp"
@@ -211,6 +212,12 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   };
 
   if (!transforms.empty()) {
+    // A transform searching against a GGUF type (AWQ's ggml_type): each linear layer's type as the
+    // export will choose it (a mix's per-tensor rules, llama.cpp's fallbacks).
+    std::string ggml_target;
+    for (const auto& t : spec.transforms) {
+      if (t.options.contains("ggml_type") && t.options["ggml_type"].is_string()) ggml_target = t.options["ggml_type"].get<std::string>();
+    }
     const int batch = calib::calibration_batch(cfg, samples, spec.calibration);
     auto run_module = [&](const model::LayerWeights& w, const std::string& module, const torch::Tensor& x) {
       std::vector<torch::Tensor> outs;
@@ -232,6 +239,10 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
             };
           }
           ctx.where = model::layer_prefix(w.index);
+          if (!ggml_target.empty()) {
+            ctx.ggml_types = exporter::layer_gguf_types(ggml_target, w.index, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads,
+                                                        cfg.hidden_size, cfg.intermediate_size);
+          }
           nlohmann::json row = {{"layer", w.index}};
           for (const auto& t : transforms) {
             const auto t0 = Clock::now();

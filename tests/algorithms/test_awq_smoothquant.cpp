@@ -203,6 +203,26 @@ TEST_CASE("AWQ beats RTN at 3 bits on a block with outlier activation channels",
   CHECK(on_q4_0.alpha > 0);
   CHECK(on_q4_0.loss < 0.8 * on_q4_0.loss_unscaled);
   CHECK(on_q4_0.loss_unscaled != Approx(found.loss_unscaled).epsilon(1e-3));
+
+  // A llama.cpp mix searches each consumer against the type the pipeline says the export gives it.
+  algo::AwqOptions mix;
+  mix.ggml_type = "q4_k_m";
+  CHECK_THROWS_WITH(algo::awq_search_scale(ctx, algo::input_spec("mlp_in"), grid, mix),
+                    Catch::Contains("mlp.gate_proj") && Catch::Contains("llama.cpp mix"));
+  ctx.ggml_types = {{"mlp.gate_proj", "q4_0"}, {"mlp.up_proj", "q4_0"}};
+  const auto as_q4_0 = algo::awq_search_scale(ctx, algo::input_spec("mlp_in"), grid, mix);
+  CHECK(as_q4_0.alpha == on_q4_0.alpha);
+  CHECK(as_q4_0.loss == on_q4_0.loss);
+  // Tensors the mix keeps in float have no rounding error to reduce.
+  ctx.ggml_types = {{"mlp.gate_proj", "f16"}, {"mlp.up_proj", "f16"}};
+  const auto in_float = algo::awq_search_scale(ctx, algo::input_spec("mlp_in"), grid, mix);
+  CHECK(in_float.loss_unscaled == 0);
+  CHECK(in_float.loss < 1e-10 * on_q4_0.loss_unscaled);
+  // One consumer at Q8_0, the other at Q4_0: between the two uniform searches.
+  ctx.ggml_types = {{"mlp.gate_proj", "q8_0"}, {"mlp.up_proj", "q4_0"}};
+  const auto mixed = algo::awq_search_scale(ctx, algo::input_spec("mlp_in"), grid, mix);
+  CHECK(mixed.loss_unscaled < on_q4_0.loss_unscaled);
+  CHECK(mixed.loss_unscaled > 0);
 }
 
 TEST_CASE("transform options are checked before any work, naming the key", "[awq][smoothquant][bad-input]") {
@@ -211,6 +231,8 @@ TEST_CASE("transform options are checked before any work, naming the key", "[awq
   CHECK_THROWS_WITH(algo::make_transform("awq", {{"clip", 1}}), Catch::Contains("awq.clip") && Catch::Contains("true or false"));
   CHECK_THROWS_WITH(algo::make_transform("awk"), Catch::Contains("awq"));
   CHECK_THROWS_WITH(algo::make_transform("awq", {{"ggml_type", "q4_2"}}), Catch::Contains("q4_2") && Catch::Contains("q4_k"));
+  CHECK_NOTHROW(algo::make_transform("awq", {{"ggml_type", "q4_k_m"}}));  // a mix: per-tensor types from the pipeline
+  CHECK_THROWS_WITH(algo::make_transform("awq", {{"ggml_type", "q4_k_x"}}), Catch::Contains("q4_k_x") && Catch::Contains("q4_k_m"));
   // A mapping naming an input the architecture's table does not have is refused by name.
   CHECK_THROWS_WITH(algo::input_spec("mlp_inn"), Catch::Contains("mlp_inn: not an input of a decoder block"));
   CHECK(algo::consumers_of("mlp_inn").empty());

@@ -172,4 +172,19 @@ TEST_CASE("GGUF type plan: llama.cpp's mixes on a 32-layer model, overrides, fal
   CHECK_THROWS_WITH(choose_tensor_type(exporter::gguf_type_scheme("q4_0"), "blk.3.attn_q.weight", 100, m, {}, ""),
                     Catch::Contains("blk.3.attn_q.weight") && Catch::Contains("100"));
   CHECK_THROWS_WITH(exporter::parse_type_override("no-equals"), Catch::Contains("REGEX=TYPE"));
+
+  // The same choices per decoder layer under ptq's linear names (what AWQ searches against).
+  auto l6 = exporter::layer_gguf_types("q4_k_m", 6, 32, 32, 8, 4096, 14336);
+  CHECK(l6.size() == 7u);
+  CHECK(l6.at("self_attn.v_proj") == "q6_k");
+  CHECK(l6.at("mlp.down_proj") == "q6_k");
+  CHECK(l6.at("self_attn.q_proj") == "q4_k");
+  CHECK(l6.at("mlp.up_proj") == "q4_k");
+  CHECK(exporter::layer_gguf_types("q4_k_m", 7, 32, 32, 8, 4096, 14336).at("self_attn.v_proj") == "q4_k");
+  // Rows of 64 hold no 256-weight super-block: llama.cpp's fallback (Q4_K -> Q5_0); rows of 100 fit
+  // nothing and stay f16.
+  auto small = exporter::layer_gguf_types("q4_k", 0, 2, 4, 2, 64, 100);
+  CHECK(small.at("self_attn.q_proj") == "q5_0");
+  CHECK(small.at("mlp.down_proj") == "f16");
+  CHECK_THROWS_WITH(exporter::layer_gguf_types("q4_k_x", 0, 2, 4, 2, 64, 128), Catch::Contains("q4_k_x"));
 }
