@@ -1,5 +1,6 @@
 #include "algorithms/awq/awq.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -107,6 +108,17 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
   const torch::Tensor& x = ctx.inputs.at(spec.input);
   const int64_t C = x.size(-1);
   const auto consumers = consumers_of(spec.input);
+  // Consumers a mix keeps in float have no rounding error to trade: with all of them in float every
+  // alpha scores the same up to float noise, so the scale stays 1 rather than following the noise.
+  const bool all_float = !opt.ggml_type.empty() && std::all_of(consumers.begin(), consumers.end(), [&](const std::string& c) {
+    const std::string t = for_layer(ctx, c, opt).ggml_type;
+    return t == "f16" || t == "f32";
+  });
+  if (all_float) {
+    ScaleSearch none;
+    none.scale = torch::ones({C});
+    return none;
+  }
   const torch::Tensor x_mean = x.reshape({-1, C}).abs().sum(0, false, torch::kFloat64).div_(double(x.numel() / C)).to(torch::kFloat32);
   torch::Tensor w_mean;
   if (opt.duo_scaling) {

@@ -96,6 +96,14 @@ struct Axis {
   }
 };
 
+struct Box {
+  double x0, y0, x1, y1;
+  bool overlaps(const Box& b) const { return x0 < b.x1 && b.x0 < x1 && y0 < b.y1 && b.y0 < y1; }
+};
+
+// The box a label of `chars` characters covers with its baseline at (x, y).
+Box label_box(double x, double y, size_t chars) { return {x, y - 9, x + 6.0 * static_cast<double>(chars), y + 2}; }
+
 Axis make_axis(std::vector<double> v, bool log, double px0, double px1) {
   v.erase(std::remove_if(v.begin(), v.end(), [&](double a) { return !std::isfinite(a) || (log && !(a > 0)); }), v.end());
   double lo = v.empty() ? (log ? 1 : 0) : *std::min_element(v.begin(), v.end());
@@ -111,6 +119,28 @@ Axis make_axis(std::vector<double> v, bool log, double px0, double px1) {
 }
 
 }  // namespace
+
+std::vector<PlacedLabel> place_labels(const std::vector<PlacedLabel>& points, double x0, double y0, double x1, double y1) {
+  std::vector<PlacedLabel> out;
+  std::vector<Box> taken;
+  for (const auto& p : points) {
+    const double w = 6.0 * static_cast<double>(p.text.size());
+    const double candidates[][2] = {{p.x + 7, p.y - 6},  {p.x + 7, p.y + 14},  {p.x - 7 - w, p.y - 6},
+                                    {p.x - 7 - w, p.y + 14}, {p.x + 7, p.y - 18}, {p.x + 7, p.y + 26},
+                                    {p.x + 7, p.y - 30},  {p.x + 7, p.y + 38}};
+    PlacedLabel placed{candidates[0][0], candidates[0][1], p.text};
+    for (const auto& c : candidates) {
+      const Box b = label_box(c[0], c[1], p.text.size());
+      if (b.x0 < x0 || b.x1 > x1 || b.y0 < y0 || b.y1 > y1) continue;
+      if (std::any_of(taken.begin(), taken.end(), [&](const Box& t) { return t.overlaps(b); })) continue;
+      placed.x = c[0], placed.y = c[1];
+      break;
+    }
+    taken.push_back(label_box(placed.x, placed.y, p.text.size()));
+    out.push_back(placed);
+  }
+  return out;
+}
 
 std::string render_svg(const PlotSpec& spec) {
   const double W = spec.width, H = spec.height;
@@ -179,6 +209,7 @@ std::string render_svg(const PlotSpec& spec) {
   auto ok = [&](double x, double y) {
     return std::isfinite(x) && std::isfinite(y) && (!spec.log_x || x > 0) && (!spec.log_y || y > 0);
   };
+  std::vector<PlacedLabel> point_labels;
   for (const auto& s : spec.series) {
     if (s.line) {
       o << "<polyline fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\"1.8\""
@@ -195,11 +226,12 @@ std::string render_svg(const PlotSpec& spec) {
         o << "<circle cx=\"" << num(x) << "\" cy=\"" << num(y) << "\" r=\"" << s.marker_radius << "\" "
           << (s.hollow ? "fill=\"none\" stroke-width=\"1.8\" stroke=\"" + s.color + "\"" : "fill=\"" + s.color + "\"") << "/>\n";
       }
-      if (i < s.labels.size() && !s.labels[i].empty()) {
-        o << "<text x=\"" << num(x + 7) << "\" y=\"" << num(y - 6) << "\" font-size=\"10\" fill=\"#333\">"
-          << xml_escape(s.labels[i]) << "</text>\n";
-      }
+      if (i < s.labels.size() && !s.labels[i].empty()) point_labels.push_back({x, y, s.labels[i]});
     }
+  }
+  for (const auto& l : place_labels(point_labels, left, top, W - right, H - bottom)) {
+    o << "<text x=\"" << num(l.x) << "\" y=\"" << num(l.y) << "\" font-size=\"10\" fill=\"#333\">" << xml_escape(l.text)
+      << "</text>\n";
   }
   if (legend) {
     double y = top + 8;

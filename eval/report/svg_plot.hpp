@@ -40,6 +40,17 @@ struct PlotSpec {
 
 std::string render_svg(const PlotSpec& spec);
 
+// A point's label: in, the point (pixels) and its text; out, where the text's baseline starts.
+struct PlacedLabel {
+  double x = 0, y = 0;
+  std::string text;
+};
+// Places labels (font size 10, ~6 px per character) beside their points so that no two overlap and
+// each stays inside the plot area [x0, x1] x [y0, y1]: the first free spot among right-above,
+// right-below, left-above, left-below, then further above and below. A label with no free spot
+// keeps right-above. Sweeps put several runs at the same bits per weight, whose labels collided.
+std::vector<PlacedLabel> place_labels(const std::vector<PlacedLabel>& points, double x0, double y0, double x1, double y1);
+
 // Tick positions: "nice" 1-2-5 steps covering [lo, hi] (about `target` of them); on a log axis the
 // 1-2-5 multiples of powers of ten inside [lo, hi].
 std::vector<double> linear_ticks(double lo, double hi, int target = 6);

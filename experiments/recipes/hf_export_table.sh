@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 6's Hugging Face exports on the default model (models/brown-5m): ptq quantizes, `ptq export
 # --format gptq|awq|hf-fp16` packs, and ptq evaluates the exported directory (read back through its
-# GPTQ / AWQ reader) beside the quantized directory it came from. Prints each export's size, bits per
-# weight of the packed layers, export time, and both perplexities (GPTQ protocol, n_ctx 256, all of
+# GPTQ / AWQ reader) beside the quantized directory it came from. Prints each export's size (all
+# safetensors shards), the number of packed layers, export time, and both perplexities (GPTQ protocol, n_ctx 256, all of
 # data/brown/eval.txt); the difference is the fp16 rounding of scales and unquantized tensors.
 #   gptq-w4g128-act   GPTQ W4 g128 sym act-order  -> gptq (v1)
 #   gptq-w3g128       GPTQ W3 g128 sym            -> gptq (v1, 3-bit words straddle int32s)
@@ -38,14 +38,14 @@ for row in "gptq-w4g128-act gptq gptq" "gptq-w3g128 gptq gptq" "rtn-w4g128-asym 
   read -r src format ckpt <<<"$row"
   srcdir=$([ "$src" = fp ] && echo "$model" || echo "$out/$src")
   dst="$out/$src-$format-$ckpt"
-  extra=()
-  [ "$format" = gptq ] && extra=(--checkpoint-format "$ckpt")
+  extra=(); label=$format
+  [ "$format" = gptq ] && extra=(--checkpoint-format "$ckpt") && label="$format ($ckpt)"
   t0=$(date +%s.%N)
   "$ptq" --threads "$threads" export -m "$srcdir" --format "$format" "${extra[@]}" --out "$dst" >"$dst.log" 2>&1
   t1=$(date +%s.%N)
   bytes=$(du -cb "$dst"/*.safetensors | tail -1 | cut -f1)
   layers=$(sed -n 's/.*, \([0-9]*\) packed layers.*/\1/p' "$dst.log")
   a=$(ppl "$srcdir"); b=$(ppl "$dst")
-  awk -v s="$src" -v f="$format${ckpt:+ ($ckpt)}" -v by="$bytes" -v l="${layers:--}" -v t="$(echo "$t1 - $t0" | bc)" -v a="$a" -v b="$b" \
+  awk -v s="$src" -v f="$label" -v by="$bytes" -v l="${layers:--}" -v t="$(echo "$t1 - $t0" | bc)" -v a="$a" -v b="$b" \
     'BEGIN {printf "| %s | %s | %d | %s | %.2f | %.4f | %.4f | %+.3f %% |\n", s, f, by, l, t, a, b, 100 * (b / a - 1)}'
 done

@@ -2,6 +2,7 @@
 // metrics, and SVG/HTML that a real XML parser (Python's) accepts.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -150,4 +151,32 @@ TEST_CASE("axis ticks and scale choice", "[report]") {
   CHECK(report::wants_log_scale({10, 12, 39}) == false);
   CHECK(report::wants_log_scale({10, 12, 41}) == true);
   CHECK(report::xml_escape("a<b & \"c\"") == "a&lt;b &amp; &quot;c&quot;");
+}
+
+TEST_CASE("point labels do not overlap and stay inside the plot", "[report]") {
+  // A lone label sits right-above its point.
+  auto one = report::place_labels({{100, 100, "rtn w4"}}, 0, 0, 500, 300);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].x == 107);
+  CHECK(one[0].y == 94);
+  // Four runs at the same bits per weight and nearly the same perplexity (a sweep's W4 rows).
+  std::vector<report::PlacedLabel> pts = {{200, 150, "rtn w4"}, {200, 151, "gptq w4"}, {200, 152, "awq w4"}, {201, 150, "rtn w4 g128"}};
+  auto placed = report::place_labels(pts, 0, 0, 500, 300);
+  REQUIRE(placed.size() == 4);
+  auto box = [](const report::PlacedLabel& l) {
+    return std::array<double, 4>{l.x, l.y - 9, l.x + 6.0 * l.text.size(), l.y + 2};
+  };
+  for (size_t i = 0; i < placed.size(); ++i) {
+    const auto a = box(placed[i]);
+    CHECK(a[0] >= 0);
+    CHECK(a[2] <= 500);
+    for (size_t j = i + 1; j < placed.size(); ++j) {
+      const auto b = box(placed[j]);
+      INFO(placed[i].text << " vs " << placed[j].text);
+      CHECK_FALSE((a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
+    }
+  }
+  // At the right edge the label goes to the left of its point.
+  auto edge = report::place_labels({{495, 100, "gptq w3"}}, 0, 0, 500, 300);
+  CHECK(edge[0].x + 6.0 * 7 <= 495);
 }
