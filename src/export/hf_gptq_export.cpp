@@ -13,6 +13,7 @@
 #include "export/gptq_packing.hpp"
 #include "io/atomic_file.hpp"
 #include "io/hf_packed_checkpoint.hpp"
+#include "io/quantized_checkpoint.hpp"
 #include "io/safetensors.hpp"
 #include "model/architecture.hpp"
 #include "model/hf_config.hpp"
@@ -25,13 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string base_of(const std::string& weight_name) {
-  const std::string suffix = ".weight";
-  if (weight_name.size() > suffix.size() && weight_name.compare(weight_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    return weight_name.substr(0, weight_name.size() - suffix.size());
-  }
-  return weight_name;
-}
 
 // A directory written under a temporary name beside `out` and renamed into place by commit(); the
 // destructor removes it otherwise. An earlier `out` is replaced only once the new one is complete.
@@ -122,7 +116,7 @@ bool contiguous_groups(const algo::QuantizedLinear& q) {
 
 // The relative module name in a block ("mlp.down_proj") of a full weight name, or "".
 std::string block_module(const std::string& weight_name) {
-  const std::string b = base_of(weight_name), p = "model.layers.";
+  const std::string b = io::layer_base_name(weight_name), p = "model.layers.";
   if (b.rfind(p, 0) != 0) return "";
   const auto dot = b.find('.', p.size());
   return dot == std::string::npos ? "" : b.substr(dot + 1);
@@ -294,7 +288,7 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
         weight_map[name] = shard_name;
         continue;
       }
-      const std::string b = base_of(name);
+      const std::string b = io::layer_base_name(name);
       const auto q = io::quantized_layer(src, name);
       if (q.grid.is_int() && have_grid &&
           (q.grid.bits != grid.bits || q.grid.sym != grid.sym || config_group_size(q.grid) != config_group_size(grid))) {

@@ -19,9 +19,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string base_of(const std::string& weight_name) {
-  return ends_with(weight_name, ".weight") ? weight_name.substr(0, weight_name.size() - 7) : weight_name;
-}
 
 nlohmann::json read_json(const fs::path& p) {
   try {
@@ -103,7 +100,7 @@ HfPackedCheckpoint::HfPackedCheckpoint(const std::string& dir) : hf_(dir) {
 }
 
 bool HfPackedCheckpoint::is_quantized(const std::string& weight_name) const {
-  return ends_with(weight_name, ".weight") && hf_.has(base_of(weight_name) + ".qweight");
+  return ends_with(weight_name, ".weight") && hf_.has(layer_base_name(weight_name) + ".qweight");
 }
 
 bool HfPackedCheckpoint::has(const std::string& name) const { return hf_.has(name) || is_quantized(name); }
@@ -144,7 +141,7 @@ std::vector<model::TensorInfo> HfPackedCheckpoint::tensors() const {
 }
 
 algo::QuantizedLinear HfPackedCheckpoint::quantized(const std::string& weight_name) const {
-  const std::string b = base_of(weight_name);
+  const std::string b = layer_base_name(weight_name);
   const std::string where = hf_.path() + ": " + b;
   if (!is_quantized(weight_name)) fail(where, "not a quantized layer");
   for (const char* p : {".qzeros", ".scales"}) {

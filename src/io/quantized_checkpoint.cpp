@@ -17,13 +17,6 @@ namespace {
 
 constexpr const char* kFormat = "ptq-codes/1";
 
-std::string base_of(const std::string& weight_name) {
-  const std::string suffix = ".weight";
-  if (weight_name.size() > suffix.size() && weight_name.compare(weight_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-    return weight_name.substr(0, weight_name.size() - suffix.size());
-  }
-  return weight_name;
-}
 
 // The grid a quantization_config describes; throws naming `where` when it is incomplete or invalid.
 algo::IntGrid grid_of(const nlohmann::json& qconfig, const std::string& where) {
@@ -49,6 +42,14 @@ nlohmann::json read_json(const std::string& path) {
 }
 
 }  // namespace
+
+std::string layer_base_name(const std::string& weight_name) {
+  const std::string suffix = ".weight";
+  if (weight_name.size() > suffix.size() && weight_name.compare(weight_name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return weight_name.substr(0, weight_name.size() - suffix.size());
+  }
+  return weight_name;
+}
 
 bool is_quantized_checkpoint(const std::string& dir) {
   const fs::path cfg = fs::path(dir) / "config.json";
@@ -89,7 +90,7 @@ void QuantizedCheckpointWriter::write_shard(const std::map<std::string, torch::T
   w.set_metadata("format", "pt");
   for (const auto& [n, t] : fp_tensors) w.add(n, t.to(torch::kFloat32));
   for (const auto& [weight_name, q] : quantized) {
-    const std::string b = base_of(weight_name);
+    const std::string b = layer_base_name(weight_name);
     w.add(b + ".codes", q.codes.to(torch::kUInt8));
     w.add(b + ".scales", q.scales.to(torch::kFloat32));
     w.add(b + ".zeros", q.zeros.to(torch::kFloat32));
@@ -98,7 +99,7 @@ void QuantizedCheckpointWriter::write_shard(const std::map<std::string, torch::T
   w.write((fs::path(tmp_) / name).string());
   for (const auto& [n, t] : fp_tensors) weight_map_[n] = name;
   for (const auto& [weight_name, q] : quantized) {
-    for (const char* part : {".codes", ".scales", ".zeros", ".g_idx"}) weight_map_[base_of(weight_name) + part] = name;
+    for (const char* part : {".codes", ".scales", ".zeros", ".g_idx"}) weight_map_[layer_base_name(weight_name) + part] = name;
   }
   ++written_;
 }
@@ -130,7 +131,7 @@ QuantizedCheckpoint::QuantizedCheckpoint(const std::string& dir) : hf_(dir) {
 }
 
 bool QuantizedCheckpoint::is_quantized(const std::string& weight_name) const {
-  return hf_.has(base_of(weight_name) + ".codes");
+  return hf_.has(layer_base_name(weight_name) + ".codes");
 }
 
 bool QuantizedCheckpoint::has(const std::string& name) const { return hf_.has(name) || is_quantized(name); }
@@ -154,7 +155,7 @@ std::vector<model::TensorInfo> QuantizedCheckpoint::tensors() const {
 }
 
 algo::QuantizedLinear QuantizedCheckpoint::quantized(const std::string& weight_name) const {
-  const std::string b = base_of(weight_name);
+  const std::string b = layer_base_name(weight_name);
   const std::string where = hf_.path() + ": " + b;
   if (!is_quantized(weight_name)) fail(where, "not a quantized layer");
   algo::QuantizedLinear q;

@@ -26,6 +26,9 @@ namespace ptq::io {
 
 bool is_quantized_checkpoint(const std::string& dir);
 
+// A quantized layer's name without ".weight" ("model.layers.0.mlp.down_proj"), the prefix of its parts.
+std::string layer_base_name(const std::string& weight_name);
+
 // Writes into a temporary directory beside out_dir; commit() moves it into place (an existing
 // out_dir is replaced only then), so a failed run leaves any earlier output intact.
 class QuantizedCheckpointWriter {
