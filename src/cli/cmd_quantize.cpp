@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "algorithms/hqq/hqq.hpp"
 #include "algorithms/registry.hpp"
 #include "cli/commands.hpp"
 #include "pipeline/quantize_model.hpp"
@@ -19,6 +20,8 @@ void add_quantize(CLI::App& app) {
     double alpha = 0.5;
     bool alpha_search = false, duo_scaling = false, no_clip = false;
     std::string awq_ggml_type;
+    algo::HqqOptions hqq;
+    bool hqq_no_early_stop = false;
   };
   auto a = std::make_shared<Args>();
   auto& s = a->spec;
@@ -29,7 +32,7 @@ void add_quantize(CLI::App& app) {
   std::vector<std::string> algos = algo::algorithm_names();
   for (const auto& t : algo::transform_names()) algos.push_back(t);
   algos.push_back("none");
-  cmd->add_option("--algo", s.algorithm, "Quantizer (rtn, gptq), a transform followed by RTN (awq, smoothquant), or none: the transforms' output in full precision (e.g. --transform awq --algo none, then ptq export --type q4_0)")->capture_default_str()->check(CLI::IsMember(algos));
+  cmd->add_option("--algo", s.algorithm, "Quantizer (rtn, gptq, hqq), a transform followed by RTN (awq, smoothquant), or none: the transforms' output in full precision (e.g. --transform awq --algo none, then ptq export --type q4_0)")->capture_default_str()->check(CLI::IsMember(algos));
   cmd->add_option("--transform", a->transforms, "Transforms before the quantizer, in order (awq, smoothquant); e.g. --transform awq --algo gptq")->check(CLI::IsMember(algo::transform_names()));
   cmd->add_option("--alpha", a->alpha, "SmoothQuant: migration strength alpha in [0, 1]")->capture_default_str();
   cmd->add_flag("--alpha-search", a->alpha_search, "SmoothQuant: choose alpha per layer by a grid search on the block's output error");
@@ -52,6 +55,13 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--static-groups", a->static_groups, "GPTQ: fit all group parameters before quantizing");
   cmd->add_option("--damp", a->damp, "GPTQ: damping as a fraction of the mean Hessian diagonal")->capture_default_str()->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--block-size", a->block_size, "GPTQ: columns per lazy batch update")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--hqq-lp-norm", a->hqq.lp_norm, "HQQ: p of the error norm |W - Q(W)|_p^p, in (0, 1]")->capture_default_str()->check(CLI::Range(1e-3, 1.0));
+  cmd->add_option("--hqq-beta", a->hqq.beta, "HQQ: initial half-quadratic penalty beta")->capture_default_str()->check(CLI::Range(1e-6, 1e9));
+  cmd->add_option("--hqq-kappa", a->hqq.kappa, "HQQ: beta's growth per step")->capture_default_str()->check(CLI::Range(1.0, 10.0));
+  cmd->add_option("--hqq-iters", a->hqq.iters, "HQQ: zero-point updates at most")->capture_default_str()->check(CLI::Range(0, 10000));
+  cmd->add_flag("--hqq-no-early-stop", a->hqq_no_early_stop, "HQQ: run every update (default: stop when the mean |W - Q(W)| stops falling)");
+  cmd->add_flag("--hqq-optimize-scale", a->hqq.optimize_scale, "HQQ: refit each group's scale with its zero point");
+  cmd->add_flag("--hqq-integer-zero", a->hqq.integer_zero, "HQQ: integer zero points in 0..2^bits-1 (GPTQ/AWQ exports need them)");
   cmd->add_option("--calib", s.calib.path, "Calibration text (.txt, .jsonl)")->check(CLI::ExistingFile);
   cmd->add_option("--n-samples", s.sampling.n_samples, "Calibration windows")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seqlen", s.sampling.seqlen, "Tokens per calibration window")->capture_default_str()->check(CLI::Range(1, 1 << 20));
@@ -87,6 +97,12 @@ void add_quantize(CLI::App& app) {
     if (spec.algorithm == "gptq") {
       spec.algorithm_options = {{"act_order", a->act_order}, {"static_groups", a->static_groups},
                                 {"damp_percent", a->damp}, {"block_size", a->block_size}};
+    }
+    if (spec.algorithm == "hqq") {
+      const auto& h = a->hqq;
+      spec.algorithm_options = {{"lp_norm", h.lp_norm}, {"beta", h.beta}, {"kappa", h.kappa}, {"iters", h.iters},
+                                {"early_stop", !a->hqq_no_early_stop}, {"optimize_scale", h.optimize_scale},
+                                {"integer_zero", h.integer_zero}};
     }
     const auto summary = pipeline::quantize_model(spec, std::cerr);
     std::printf("%-40s %12s %12s %8s\n", "layer", "rel_out_err", "rel_w_err", "s");

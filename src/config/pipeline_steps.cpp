@@ -3,6 +3,7 @@
 #include "algorithms/common/act_quant.hpp"
 #include "algorithms/awq/awq.hpp"
 #include "algorithms/common/int_grid.hpp"
+#include "algorithms/hqq/hqq.hpp"
 #include "algorithms/smoothquant/smoothquant.hpp"
 #include "core/error.hpp"
 
@@ -43,6 +44,7 @@ const std::vector<StepKind>& step_table() {
   // Defaults come from the algorithms' own option structs, so the two cannot drift apart.
   static const algo::AwqOptions kAwq;
   static const algo::SmoothQuantOptions kSq;
+  static const algo::HqqOptions kHqq;
   static const std::vector<StepKind> t = {
       {"rtn", "quantizer", with_grid({})},
       {"gptq", "quantizer",
@@ -50,6 +52,15 @@ const std::vector<StepKind>& step_table() {
                   {"damp_percent", T::Double, 0.0, 10.0, {}, 0.01},
                   {"act_order", T::Bool, 0, 0, {}, false},
                   {"static_groups", T::Bool, 0, 0, {}, false}})},
+      // HQQ (algorithms/hqq): data-free; ranges as its constructor checks them.
+      {"hqq", "quantizer",
+       with_grid({{"lp_norm", T::Double, 1e-3, 1.0, {}, kHqq.lp_norm},
+                  {"beta", T::Double, 1e-6, 1e9, {}, kHqq.beta},
+                  {"kappa", T::Double, 1.0, 10.0, {}, kHqq.kappa},
+                  {"iters", T::Int, 0, 10000, {}, kHqq.iters},
+                  {"early_stop", T::Bool, 0, 0, {}, kHqq.early_stop},
+                  {"optimize_scale", T::Bool, 0, 0, {}, kHqq.optimize_scale},
+                  {"integer_zero", T::Bool, 0, 0, {}, kHqq.integer_zero}})},
       // Transforms (algorithms/awq, algorithms/smoothquant): options as their constructors read them.
       {"awq", "transform",
        {{"n_grid", T::Int, 1, 1000, {}, kAwq.n_grid},
