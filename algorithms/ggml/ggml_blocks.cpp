@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "algorithms/ggml/ggml_blocks_q4q5.hpp"
+#include "algorithms/ggml/ggml_iq4.hpp"
 #include "algorithms/ggml/ggml_kquants.hpp"
 #include "core/error.hpp"
 #include "io/gguf_types.hpp"
@@ -99,6 +100,8 @@ bool can_encode(uint32_t type) {
     case io::GgmlType::Q4_K:
     case io::GgmlType::Q5_K:
     case io::GgmlType::Q6_K:
+    case io::GgmlType::IQ4_NL:
+    case io::GgmlType::IQ4_XS:
       return true;
     default:
       return false;
@@ -128,6 +131,8 @@ void encode_row(io::GgmlType t, const float* src, uint8_t* dst, int64_t n, const
     case T::Q4_K: return quantize_row_q4_K_weighted(src, reinterpret_cast<BlockQ4_K*>(dst), n, imp);
     case T::Q5_K: return quantize_row_q5_K_weighted(src, reinterpret_cast<BlockQ5_K*>(dst), n, imp);
     case T::Q6_K: return quantize_row_q6_K_weighted(src, reinterpret_cast<BlockQ6_K*>(dst), n, imp);
+    case T::IQ4_NL: return quantize_row_iq4_nl(src, reinterpret_cast<BlockIQ4_NL*>(dst), n, imp);
+    case T::IQ4_XS: return quantize_row_iq4_xs(src, reinterpret_cast<BlockIQ4_XS*>(dst), n, imp);
     default: throw Error("ggml encoding to " + io::ggml_type_name(static_cast<uint32_t>(t)) + " is not supported");
   }
 }
@@ -147,6 +152,8 @@ void decode_row(uint32_t type, const uint8_t* src, float* dst, int64_t n) {
     case T::Q4_K: return dequantize_row_q4_K(reinterpret_cast<const BlockQ4_K*>(src), dst, n);
     case T::Q5_K: return dequantize_row_q5_K(reinterpret_cast<const BlockQ5_K*>(src), dst, n);
     case T::Q6_K: return dequantize_row_q6_K(reinterpret_cast<const BlockQ6_K*>(src), dst, n);
+    case T::IQ4_NL: return dequantize_row_iq4_nl(reinterpret_cast<const BlockIQ4_NL*>(src), dst, n);
+    case T::IQ4_XS: return dequantize_row_iq4_xs(reinterpret_cast<const BlockIQ4_XS*>(src), dst, n);
     default: return io::ggml_dequantize_row(type, src, dst, n);  // F32 / F16
   }
 }
@@ -154,7 +161,7 @@ void decode_row(uint32_t type, const uint8_t* src, float* dst, int64_t n) {
 std::vector<uint8_t> encode_rows(uint32_t type, const float* x, int64_t rows, int64_t n, const float* importance) {
   if (!can_encode(type)) {
     throw Error("ggml encoding to " + io::ggml_type_name(type) +
-                " is not supported (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K are)");
+                " is not supported (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS are)");
   }
   const io::GgmlTypeTraits tr = io::ggml_type_traits(type);
   check_block_row(n, static_cast<int>(tr.block_size), tr.name);
@@ -195,7 +202,7 @@ std::vector<uint8_t> encode_rows(uint32_t type, const float* x, int64_t rows, in
 uint32_t block_type_by_name(const std::string& name) {
   using T = io::GgmlType;
   std::string known;
-  for (const T t : {T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q2_K, T::Q3_K, T::Q4_K, T::Q5_K, T::Q6_K}) {
+  for (const T t : {T::Q4_0, T::Q4_1, T::Q5_0, T::Q5_1, T::Q8_0, T::Q2_K, T::Q3_K, T::Q4_K, T::Q5_K, T::Q6_K, T::IQ4_NL, T::IQ4_XS}) {
     std::string n = io::ggml_type_name(static_cast<uint32_t>(t));
     for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (n == name) return static_cast<uint32_t>(t);

@@ -43,7 +43,7 @@ void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n);
 void dequantize_row_q4_0(const BlockQ4_0* x, float* y, int64_t n);
 
 // A row-major [rows, n] fp32 matrix as the bytes of ggml type `type` (io::GgmlType: F32, F16,
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K), rows one after another as ggml lays them out.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS), rows one after another as ggml lays them out.
 // importance: nullptr (llama-quantize without an imatrix: the reference quantizers) or n values,
 // one per column, shared by all rows (with an imatrix: the weighted quantizers; Q8_0 and the float
 // types ignore it, as llama.cpp does). Throws ptq::Error when n is not a multiple of the type's
@@ -56,7 +56,7 @@ bool can_encode(uint32_t type);
 // dequantizers of these types).
 void decode_row(uint32_t type, const uint8_t* src, float* dst, int64_t n);
 
-// The block type of a lower-case ggml name (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k .. q6_k); throws
+// The block type of a lower-case ggml name (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k .. q6_k, iq4_nl, iq4_xs); throws
 // ptq::Error listing them. And the weights per block of a type (32 or 256).
 uint32_t block_type_by_name(const std::string& name);
 int64_t block_size_of(uint32_t type);

@@ -4,6 +4,7 @@
 
 #include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_blocks_q4q5.hpp"
+#include "algorithms/ggml/ggml_iq4.hpp"
 #include "algorithms/ggml/ggml_kquants.hpp"
 #include "core/error.hpp"
 #include "io/gguf_types.hpp"
@@ -24,11 +25,12 @@ CodeRange code_range(GgmlType t) {
   switch (t) {
     case GgmlType::Q8_0: return {1, 255};  // stored as code - 128
     case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q4_K: return {0, 15};
+    case GgmlType::IQ4_NL: case GgmlType::IQ4_XS: return {0, 15};  // indices into kValuesIQ4NL
     case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q5_K: return {0, 31};
     case GgmlType::Q2_K: return {0, 3};
     case GgmlType::Q3_K: return {0, 7};
     case GgmlType::Q6_K: return {0, 63};
-    default: throw Error("GPTQ on the ggml grid supports Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K..Q6_K, not " +
+    default: throw Error("GPTQ on the ggml grid supports Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL and IQ4_XS, not " +
                          io::ggml_type_name(static_cast<uint32_t>(t)));
   }
 }
@@ -69,14 +71,27 @@ void set_block_codes(GgmlType t, uint8_t* block, const uint8_t* c) {
     case GgmlType::Q4_K: return set_codes_q4_K(*reinterpret_cast<BlockQ4_K*>(block), c);
     case GgmlType::Q5_K: return set_codes_q5_K(*reinterpret_cast<BlockQ5_K*>(block), c);
     case GgmlType::Q6_K: return set_codes_q6_K(*reinterpret_cast<BlockQ6_K*>(block), c);
+    case GgmlType::IQ4_NL: return set_codes_iq4_nl(*reinterpret_cast<BlockIQ4_NL*>(block), c);
+    case GgmlType::IQ4_XS: return set_codes_iq4_xs(*reinterpret_cast<BlockIQ4_XS*>(block), c);
     default: code_range(t);  // throws
   }
 }
 
+// The non-uniform types: value(q) = a[j] * kValuesIQ4NL[q], a[j] the weight's (sub-)block scale.
+bool level_table_grid(GgmlType t) { return t == GgmlType::IQ4_NL || t == GgmlType::IQ4_XS; }
+
 // The grid one encoded block defines for each of its qk weights: value(q) = a[j] * q + b[j], read
 // off the type's own dequantizer with every code 0 and every code 1 (so no type's scale layout is
-// decoded twice in ptq).
+// decoded twice in ptq). For the level-table types: a[j] from every index 8 (level 1), b = 0.
 void block_grid(GgmlType t, const uint8_t* block, size_t type_size, int qk, float* a, float* b) {
+  if (level_table_grid(t)) {
+    std::vector<uint8_t> probe(block, block + type_size), codes(static_cast<size_t>(qk), 8);
+    static_assert(kValuesIQ4NL[8] == 1, "index 8 is the level 1");
+    set_block_codes(t, probe.data(), codes.data());
+    decode_row(static_cast<uint32_t>(t), probe.data(), a, qk);
+    std::fill(b, b + qk, 0.0f);
+    return;
+  }
   std::vector<uint8_t> probe(block, block + type_size), codes(static_cast<size_t>(qk), 0);
   std::vector<float> one(static_cast<size_t>(qk));
   set_block_codes(t, probe.data(), codes.data());
@@ -93,6 +108,7 @@ bool gptq_supports(uint32_t type) {
   switch (static_cast<GgmlType>(type)) {
     case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q8_0:
     case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::IQ4_NL: case GgmlType::IQ4_XS:
       return true;
     default:
       return false;
@@ -120,8 +136,15 @@ std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W_in, 
   const torch::Tensor dead = H.diagonal() == 0;
   H.diagonal().masked_fill_(dead, 1.0f);
   W.index_put_({Slice(), dead}, 0.0f);
+  // Damping must be positive: with damp <= 0 a singular Hessian (fewer calibration tokens than
+  // columns) reaches the Cholesky factorisation unregularised.
+  if (!(damp > 0)) throw Error("GPTQ: damping must be > 0 (got " + std::to_string(damp) + ")");
   H.diagonal().add_(static_cast<float>(damp) * H.diagonal().mean());
-  torch::Tensor L = std::get<0>(torch::linalg_cholesky_ex(H));
+  auto [L, l_info] = torch::linalg_cholesky_ex(H);
+  if (l_info.item<int>() != 0 || !torch::isfinite(H).all().item<bool>()) {
+    throw Error("GPTQ: the damped Hessian is not positive definite (damping " + std::to_string(damp) +
+                "; raise --gptq-damp or calibrate on more tokens)");
+  }
   torch::Tensor Hinv = torch::cholesky_inverse(L);
   auto [U, info] = torch::linalg_cholesky_ex(Hinv, /*upper=*/true);
   if (info.item<int>() != 0) throw Error("GPTQ: the damped Hessian is not positive definite");
@@ -130,6 +153,8 @@ std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W_in, 
   std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes));
   torch::Tensor codes = torch::zeros({rows, n}, torch::kUInt8);
   torch::Tensor A = torch::zeros({rows, qk}), B = torch::zeros({rows, qk});  // the current block's grid
+  torch::Tensor level_values = torch::zeros({1, 16});
+  for (int k = 0; k < 16; ++k) level_values[0][k] = static_cast<float>(kValuesIQ4NL[k]);
   for (int64_t i1 = 0; i1 < n; i1 += block_columns) {
     const int64_t i2 = std::min(n, i1 + block_columns), count = i2 - i1;
     torch::Tensor W1 = W.index({Slice(), Slice(i1, i2)}).clone();
@@ -151,10 +176,18 @@ std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W_in, 
       }
       const torch::Tensor w = W1.index({Slice(), i});
       const torch::Tensor a = A.index({Slice(), in_block}), b = B.index({Slice(), in_block});
-      torch::Tensor q = torch::clamp(torch::round((w - b) / a), range.lo, range.hi);
-      q = torch::where(a != 0, q, torch::full_like(q, range.lo));  // a zero scale: every code gives b
+      torch::Tensor q, value;
+      if (level_table_grid(t)) {  // the nearest of the 16 levels, valued exactly as the dequantizer does
+        const torch::Tensor levels = a.unsqueeze(1) * level_values;
+        q = (w.unsqueeze(1) - levels).abs().argmin(1);
+        value = levels.gather(1, q.unsqueeze(1)).squeeze(1);
+      } else {
+        q = torch::clamp(torch::round((w - b) / a), range.lo, range.hi);
+        q = torch::where(a != 0, q, torch::full_like(q, range.lo));  // a zero scale: every code gives b
+        value = a * q + b;
+      }
       codes.index_put_({Slice(), col}, q.to(torch::kUInt8));
-      const torch::Tensor err = (w - (a * q + b)) / U1.index({i, i});
+      const torch::Tensor err = (w - value) / U1.index({i, i});
       W1.index({Slice(), Slice(i, count)}).sub_(err.unsqueeze(1) * U1.index({i, Slice(i, count)}).unsqueeze(0));
       Err1.index_put_({Slice(), i}, err);
     }

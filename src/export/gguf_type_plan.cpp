@@ -15,6 +15,7 @@ namespace {
 enum Ftype : uint32_t {
   kAllF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 7, kQ5_0 = 8, kQ5_1 = 9, kQ2_K = 10, kQ3_K_S = 11,
   kQ3_K_M = 12, kQ3_K_L = 13, kQ4_K_S = 14, kQ4_K_M = 15, kQ5_K_S = 16, kQ5_K_M = 17, kQ6_K = 18, kQ2_K_S = 21,
+  kIQ4_NL = 25, kIQ4_XS = 30,
 };
 
 const std::vector<GgufTypeScheme>& schemes() {
@@ -25,6 +26,7 @@ const std::vector<GgufTypeScheme>& schemes() {
       {"q5_1", GgmlType::Q5_1, kQ5_1, false},   {"q2_k", GgmlType::Q2_K, kQ2_K, false},
       {"q3_k", GgmlType::Q3_K, kQ3_K_S, false}, {"q4_k", GgmlType::Q4_K, kQ4_K_S, false},
       {"q5_k", GgmlType::Q5_K, kQ5_K_S, false}, {"q6_k", GgmlType::Q6_K, kQ6_K, false},
+      {"iq4_nl", GgmlType::IQ4_NL, kIQ4_NL, false}, {"iq4_xs", GgmlType::IQ4_XS, kIQ4_XS, false},
       {"q2_k_s", GgmlType::Q2_K, kQ2_K_S, true}, {"q3_k_s", GgmlType::Q3_K, kQ3_K_S, true},
       {"q3_k_m", GgmlType::Q3_K, kQ3_K_M, true}, {"q3_k_l", GgmlType::Q3_K, kQ3_K_L, true},
       {"q4_k_s", GgmlType::Q4_K, kQ4_K_S, true}, {"q4_k_m", GgmlType::Q4_K, kQ4_K_M, true},
@@ -145,10 +147,11 @@ TensorTypeChoice choose_tensor_type(const GgufTypeScheme& scheme, const std::str
   auto fits = [&](GgmlType x) { return row_length % io::ggml_type_traits(static_cast<uint32_t>(x)).block_size == 0; };
   if (fits(t)) return c;
   c.fell_back = true;
-  // llama.cpp's table (llama-quant.cpp); it now sends Q2_K/Q3_K to IQ4_NL, which ptq does not write.
+  // llama.cpp's table (llama-quant.cpp) for the 256-weight types; it now sends Q2_K/Q3_K to IQ4_NL,
+  // where ptq keeps the older Q4_0. IQ4_XS -> IQ4_NL as llama.cpp; IQ4_NL itself has no entry.
   static const std::map<GgmlType, GgmlType> kTable = {{GgmlType::Q2_K, GgmlType::Q4_0}, {GgmlType::Q3_K, GgmlType::Q4_0},
                                                       {GgmlType::Q4_K, GgmlType::Q5_0}, {GgmlType::Q5_K, GgmlType::Q5_1},
-                                                      {GgmlType::Q6_K, GgmlType::Q8_0}};
+                                                      {GgmlType::Q6_K, GgmlType::Q8_0}, {GgmlType::IQ4_XS, GgmlType::IQ4_NL}};
   const auto it = kTable.find(t);
   if (it != kTable.end() && fits(it->second)) {
     c.type = it->second;

@@ -2,8 +2,8 @@
 // or one of llama.cpp's mixes (llama-quantize's Q4_K_M etc.: llama_tensor_get_type's rules, e.g.
 // attn_v and ffn_down of some layers and the output matrix get more bits), then per-tensor
 // overrides by regular expression, then llama.cpp's fallback when a row length is not a whole
-// number of the type's blocks (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0, and F16
-// when even that does not fit).
+// number of the type's blocks (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0,
+// IQ4_XS -> IQ4_NL, and F16 when even that does not fit).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -23,8 +23,8 @@ struct GgufTypeScheme {
   bool llama_mix = false;    // apply llama_tensor_get_type's per-tensor rules
 };
 
-// The scheme of a --type name: f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k
-// (uniform) or q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m (llama.cpp's mixes).
+// The scheme of a --type name: f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+// iq4_nl, iq4_xs (uniform) or q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m (llama.cpp's mixes).
 // Throws ptq::Error listing the choices.
 GgufTypeScheme gguf_type_scheme(const std::string& name);
 // Every --type name above, uniform types first.

@@ -1,3 +1,4 @@
+#include "algorithms/ggml/ggml_iq4.hpp"
 #include "algorithms/ggml/ggml_kquants.hpp"
 #include "io/gguf_types.hpp"
 
@@ -29,10 +30,10 @@ GgmlTypeTraits ggml_type_traits(uint32_t type) {
     case GgmlType::IQ2_XS: return {"IQ2_XS", 256, 74};
     case GgmlType::IQ3_XXS: return {"IQ3_XXS", 256, 98};
     case GgmlType::IQ1_S: return {"IQ1_S", 256, 50};
-    case GgmlType::IQ4_NL: return {"IQ4_NL", 32, 18};
+    case GgmlType::IQ4_NL: return {"IQ4_NL", 32, 18};   // d, 16 bytes of level-index nibbles
     case GgmlType::IQ3_S: return {"IQ3_S", 256, 110};
     case GgmlType::IQ2_S: return {"IQ2_S", 256, 82};
-    case GgmlType::IQ4_XS: return {"IQ4_XS", 256, 136};
+    case GgmlType::IQ4_XS: return {"IQ4_XS", 256, 136};  // d, scales_h, scales_l[4], 128 bytes of nibbles
     case GgmlType::I8: return {"I8", 1, 1};
     case GgmlType::I16: return {"I16", 1, 2};
     case GgmlType::I32: return {"I32", 1, 4};
@@ -71,6 +72,8 @@ bool ggml_can_dequantize(uint32_t type) {
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS:
       return true;
     default:
       return false;
@@ -270,6 +273,9 @@ void ggml_dequantize_row(uint32_t type, const uint8_t* src, float* dst, int64_t 
     case GgmlType::Q4_K: block = deq_q4_k; break;
     case GgmlType::Q5_K: block = deq_q5_k; break;
     case GgmlType::Q6_K: block = deq_q6_k; break;
+    // IQ4_NL / IQ4_XS: ptq's own dequantizers of its quantizers (checked against llama.cpp's).
+    case GgmlType::IQ4_NL: ggml::dequantize_row_iq4_nl(reinterpret_cast<const ggml::BlockIQ4_NL*>(src), dst, n); return;
+    case GgmlType::IQ4_XS: ggml::dequantize_row_iq4_xs(reinterpret_cast<const ggml::BlockIQ4_XS*>(src), dst, n); return;
     default:
       fail("ggml_dequantize_row", "cannot dequantize type " + ggml_type_name(type));
   }
