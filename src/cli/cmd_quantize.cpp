@@ -5,6 +5,7 @@
 
 #include "algorithms/hqq/hqq.hpp"
 #include "algorithms/registry.hpp"
+#include "algorithms/rotation/rotate_step.hpp"
 #include "cli/commands.hpp"
 #include "pipeline/quantize_model.hpp"
 
@@ -20,6 +21,8 @@ void add_quantize(CLI::App& app) {
     double alpha = 0.5;
     bool alpha_search = false, duo_scaling = false, no_clip = false;
     std::string awq_ggml_type;
+    int rotate_seed = 0;
+    std::vector<std::string> rotate_online = algo::rotate_online_choices();
     algo::HqqOptions hqq;
     bool hqq_no_early_stop = false;
   };
@@ -33,7 +36,12 @@ void add_quantize(CLI::App& app) {
   for (const auto& t : algo::transform_names()) algos.push_back(t);
   algos.push_back("none");
   cmd->add_option("--algo", s.algorithm, "Quantizer (rtn, gptq, hqq), a transform followed by RTN (awq, smoothquant), or none: the transforms' output in full precision (e.g. --transform awq --algo none, then ptq export --type q4_0)")->capture_default_str()->check(CLI::IsMember(algos));
-  cmd->add_option("--transform", a->transforms, "Transforms before the quantizer, in order (awq, smoothquant); e.g. --transform awq --algo gptq")->check(CLI::IsMember(algo::transform_names()));
+  std::vector<std::string> transform_choices = algo::transform_names();
+  transform_choices.push_back(algo::kRotateStep);
+  cmd->add_option("--transform", a->transforms, "Transforms before the quantizer, in order (rotate first, awq, smoothquant); e.g. --transform awq --algo gptq, --transform rotate --algo gptq --act-bits 4")->check(CLI::IsMember(transform_choices));
+  cmd->add_option("--rotate-seed", a->rotate_seed, "rotate: seed of the residual rotation's random signs")->capture_default_str()->check(CLI::Range(0, 2147483647));
+  cmd->add_option("--rotate-online", a->rotate_online, "rotate: online rotations, any of down_proj kv, or none (only the residual rotation, which exports)")
+      ->default_str("down_proj kv")->check(CLI::IsMember({"down_proj", "kv", "none"}));
   cmd->add_option("--alpha", a->alpha, "SmoothQuant: migration strength alpha in [0, 1]")->capture_default_str();
   cmd->add_flag("--alpha-search", a->alpha_search, "SmoothQuant: choose alpha per layer by a grid search on the block's output error");
   cmd->add_flag("--duo-scaling", a->duo_scaling, "AWQ: scales x^a / w^(1-a) (AutoAWQ) instead of x^a (llm-awq)");
@@ -87,6 +95,13 @@ void add_quantize(CLI::App& app) {
     }
     for (const auto& t : transforms) {
       pipeline::TransformStep step{t};
+      if (t == algo::kRotateStep) {
+        nlohmann::json online = nlohmann::json::array();
+        for (const auto& o : a->rotate_online) {
+          if (o != "none") online.push_back(o);
+        }
+        step.options = {{"seed", a->rotate_seed}, {"online", online}};
+      }
       if (t == "smoothquant") step.options = {{"alpha", a->alpha}, {"search", a->alpha_search}};
       if (t == "awq") {
         step.options = {{"duo_scaling", a->duo_scaling}, {"clip", !a->no_clip}};

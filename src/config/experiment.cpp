@@ -9,6 +9,7 @@
 #include "algorithms/common/act_quant.hpp"
 #include "algorithms/common/int_grid.hpp"
 #include "algorithms/registry.hpp"
+#include "algorithms/rotation/rotate_step.hpp"
 #include "config/yaml_schema.hpp"
 #include "export/gguf_type_plan.hpp"
 #include "config/yaml_tree.hpp"
@@ -65,7 +66,15 @@ void read_pipeline(const YamlContext& ctx, const YAML::Node& pl, Experiment& x) 
       fail(where(ctx, pl[i], path), "'" + s.algorithm + "' is a transform; the pipeline must end with a quantizer (rtn, gptq)");
     }
     // The registry has the final word on options (the table mirrors it).
-    if (s.kind == "transform") {
+    if (s.kind == "transform" && s.algorithm == algo::kRotateStep) {
+      // Model-level and data-free (algorithms/rotation): first, before anything sees the model.
+      if (i != 0) fail(where(ctx, pl[i], path), "'rotate' rotates the whole model and must be the first step");
+      try {
+        algo::rotation_spec_from_options(s.options, path);
+      } catch (const Error& e) {
+        fail(where(ctx, pl[i], path), e.what());
+      }
+    } else if (s.kind == "transform") {
       try {
         algo::make_transform(s.algorithm, s.options);
       } catch (const Error& e) {

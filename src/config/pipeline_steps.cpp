@@ -1,11 +1,15 @@
 #include "config/pipeline_steps.hpp"
 
+#include <algorithm>
+
 #include "algorithms/common/act_quant.hpp"
 #include "algorithms/awq/awq.hpp"
 #include "algorithms/common/int_grid.hpp"
 #include "algorithms/hqq/hqq.hpp"
+#include "algorithms/rotation/rotate_step.hpp"
 #include "algorithms/smoothquant/smoothquant.hpp"
 #include "core/error.hpp"
+#include "core/unknown_name.hpp"
 
 namespace ptq::config {
 
@@ -75,6 +79,10 @@ const std::vector<StepKind>& step_table() {
         {"alpha_min", T::Double, 0.0, 1.0, {}, kSq.alpha_min},
         {"alpha_max", T::Double, 0.0, 1.0, {}, kSq.alpha_max},
         {"alpha_step", T::Double, 1e-3, 1.0, {}, kSq.alpha_step}}},
+      // Model-level, first in the pipeline (algorithms/rotation/rotate_step.hpp).
+      {"rotate", "transform",
+       {{"seed", T::Int, 0, 2147483647, {}, 0},
+        {"online", T::ChoiceList, 0, 0, algo::rotate_online_choices(), algo::rotate_online_choices()}}},
   };
   return t;
 }
@@ -104,6 +112,17 @@ nlohmann::json read_param(const YamlContext& ctx, const YAML::Node& map, const s
       return get_bool(ctx, map, prefix, prm.name, prm.fallback.get<bool>());
     case T::Choice:
       break;
+    case T::ChoiceList: {
+      if (!map[prm.name]) return prm.fallback;
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& v : get_string_list(ctx, map, prefix, prm.name)) {
+        if (std::find(prm.choices.begin(), prm.choices.end(), v) == prm.choices.end()) {
+          fail(where(ctx, map[prm.name], prefix + prm.name), "'" + v + "': " + unknown_name_message("value", v, prm.choices));
+        }
+        out.push_back(v);
+      }
+      return out;
+    }
   }
   return get_choice(ctx, map, prefix, prm.name, prm.fallback.get<std::string>(), prm.choices);
 }

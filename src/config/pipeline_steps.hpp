@@ -24,11 +24,11 @@
 namespace ptq::config {
 
 struct ParamSpec {
-  enum class Type { Int, Double, Bool, Choice };
+  enum class Type { Int, Double, Bool, Choice, ChoiceList };  // ChoiceList: a list of `choices`
   std::string name;
   Type type = Type::Int;
   double lo = 0, hi = 0;                 // Int, Double: allowed range (inclusive)
-  std::vector<std::string> choices;      // Choice
+  std::vector<std::string> choices;      // Choice, ChoiceList
   nlohmann::json fallback;               // the default
   bool grid = false;                     // part of the IntGrid, not an algorithm option
   bool act = false;                      // activation quantization (ActQuantSpec), not an option

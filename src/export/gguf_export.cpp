@@ -7,6 +7,7 @@
 #include "algorithms/ggml/ggml_gptq.hpp"
 #include "calibration/stats_store.hpp"
 #include "core/error.hpp"
+#include "model/online_rotation.hpp"
 #include "export/gguf_importance.hpp"
 #include "export/gguf_type_plan.hpp"
 #include "io/gguf_model.hpp"
@@ -88,6 +89,7 @@ GgmlType gguf_export_type(const std::string& name) { return gguf_block_type(name
 
 GgufExportResult export_gguf(const model::WeightSource& src, const std::string& out, const GgufExportOptions& opt) {
   const model::ModelConfig& c = src.config();
+  model::refuse_online_rotations(src, "GGUF export (llama.cpp)");
   const GgufTypeScheme scheme = gguf_type_scheme(opt.type);
   if (!opt.fallback.empty()) {
     const GgmlType fallback = gguf_block_type(opt.fallback);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "model/online_rotation.hpp"
 #include "export/gptq_packing.hpp"
 #include "io/atomic_file.hpp"
 #include "io/hf_packed_checkpoint.hpp"
@@ -223,6 +224,7 @@ PackedLayer pack_awq_layer(const algo::QuantizedLinear& q, const std::string& na
 
 HfExportResult export_hf(const model::WeightSource& src, const std::string& out_dir, const HfExportOptions& opt) {
   torch::NoGradGuard no_grad;
+  model::refuse_online_rotations(src, "Hugging Face export (" + opt.format + ")");
   const std::string& format = opt.format;
   if (format != "gptq" && format != "awq" && format != "hf-fp16") {
     fail("--format", "'" + format + "' is not one of gptq, awq, hf-fp16");

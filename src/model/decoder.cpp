@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "model/architecture.hpp"
 #include "model/attention.hpp"
+#include "model/online_rotation.hpp"
 
 namespace ptq::model {
 
@@ -79,6 +80,10 @@ torch::Tensor attention_block(const ModelConfig& cfg, const LayerWeights& w, Rot
   auto cos = rope.cos.narrow(0, pos0, T), sin = rope.sin.narrow(0, pos0, T);
   q = apply_rotary(q, cos, sin);
   k = apply_rotary(k, cos, sin);
+  if (w.online_head.defined()) {
+    q = torch::matmul(q, w.online_head);
+    k = torch::matmul(k, w.online_head);
+  }
   if (run.kv_quant && run.kv_quant->enabled()) {
     k = fake_quantize_kv(k, *run.kv_quant);
     v = fake_quantize_kv(v, *run.kv_quant);
@@ -100,6 +105,7 @@ torch::Tensor mlp_block(const LayerWeights& w, const torch::Tensor& m, const Lay
   auto gate = linear(w, "mlp.gate_proj", m, run);
   auto up = linear(w, "mlp.up_proj", m, run);
   auto act = torch::silu(gate).mul_(up);
+  if (w.online_down_proj.defined()) act = torch::matmul(act, w.online_down_proj);
   return linear(w, "mlp.down_proj", act, run);
 }
 
@@ -128,6 +134,14 @@ Model::Model(std::shared_ptr<WeightSource> source)
   } else {
     fail(source_->path(), "lm_head.weight is missing and tie_word_embeddings is false");
   }
+  if (source_->has(kOnlineDownProjRotation)) {
+    online_down_proj_ = source_->load(kOnlineDownProjRotation);
+    check_shape(*source_, kOnlineDownProjRotation, online_down_proj_, {cfg_.intermediate_size, cfg_.intermediate_size});
+  }
+  if (source_->has(kOnlineHeadRotation)) {
+    online_head_ = source_->load(kOnlineHeadRotation);
+    check_shape(*source_, kOnlineHeadRotation, online_head_, {cfg_.head_dim, cfg_.head_dim});
+  }
 }
 
 LayerWeights Model::load_layer(int i) const {
@@ -152,6 +166,8 @@ LayerWeights Model::load_layer(int i) const {
     check_shape(*source_, full, t, shape);
     return t;
   };
+  w.online_down_proj = online_down_proj_;
+  w.online_head = online_head_;
   w.input_norm = load("input_layernorm.weight", {D});
   w.post_norm = load("post_attention_layernorm.weight", {D});
   for (const auto& spec : block_linears()) {

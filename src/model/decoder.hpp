@@ -26,6 +26,11 @@ struct LayerWeights {
   torch::Tensor input_norm, post_norm;
   std::map<std::string, torch::Tensor> linear;  // "self_attn.q_proj" -> weight [out, in]
   std::map<std::string, torch::Tensor> bias;    // present only for layers that have one
+  // QuaRot's online rotations (model/online_rotation.hpp), undefined when the model has none:
+  // online_down_proj [F, F] multiplies the MLP activation before down_proj (and before its input
+  // hook, so activation quantization sees the rotated values); online_head [hd, hd] multiplies every
+  // query and key head after the rotary embedding (before KV-cache quantization; it cancels in q k^T).
+  torch::Tensor online_down_proj, online_head;
 
   const torch::Tensor& weight(const std::string& linear_name) const;
   torch::Tensor bias_or_undefined(const std::string& linear_name) const;
@@ -105,12 +110,16 @@ class Model {
   void set_linear_input_hook(LinearInputHook hook) { default_hook_ = std::move(hook); }
   void set_kv_quant(const KvQuantSpec& spec);
   const KvQuantSpec& kv_quant() const { return kv_quant_; }
+  // The online rotations read from the weights (undefined when absent); every layer carries them.
+  const torch::Tensor& online_down_proj() const { return online_down_proj_; }
+  const torch::Tensor& online_head() const { return online_head_; }
 
  private:
   std::shared_ptr<WeightSource> source_;
   ModelConfig cfg_;
   RotaryTable rope_;
   torch::Tensor embed_, final_norm_, lm_head_;
+  torch::Tensor online_down_proj_, online_head_;
   std::vector<LayerWeights> resident_;
   LinearInputHook default_hook_;
   KvQuantSpec kv_quant_;

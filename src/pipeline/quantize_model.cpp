@@ -3,11 +3,13 @@
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
+#include <optional>
 #include <ostream>
 
 #include "algorithms/common/act_quant.hpp"
 #include "algorithms/gptq/gptq.hpp"
 #include "algorithms/registry.hpp"
+#include "algorithms/rotation/rotate_step.hpp"
 #include "calibration/stats_store.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
@@ -18,6 +20,7 @@
 #include "model/decoder.hpp"
 #include "model/hf_export.hpp"
 #include "model/model_files.hpp"
+#include "model/rotation.hpp"
 #include "pipeline/activation_quant.hpp"
 
 namespace ptq::pipeline {
@@ -110,8 +113,28 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   if (keep_fp && spec.transforms.empty()) {
     fail("algorithm 'none'", "keeps the weights in full precision after the transforms: give a transform (--transform awq)");
   }
+  // `rotate` is model-level (the whole model is rotated before any statistics are collected); the
+  // other transforms run block by block.
+  std::optional<model::RotationSpec> rotation;
+  std::vector<TransformStep> block_steps;
+  for (size_t i = 0; i < spec.transforms.size(); ++i) {
+    const auto& t = spec.transforms[i];
+    if (t.name != algo::kRotateStep) {
+      block_steps.push_back(t);
+      continue;
+    }
+    if (i != 0) fail("transform 'rotate'", "must be the first step: it rotates the model the other transforms see");
+    rotation = algo::rotation_spec_from_options(t.options, "transform 'rotate'");
+  }
+  if (rotation && rotation->online_down_proj && !block_steps.empty()) {
+    // The block transforms scale up_proj's rows against down_proj's columns, which the online
+    // Hadamard between them does not commute with.
+    fail("transform '" + block_steps.front().name + "'",
+         "cannot follow rotate with its online down_proj Hadamard (the up_proj -> down_proj scaling would change the "
+         "model); rotate with online: [kv] or [] before it");
+  }
   std::vector<std::unique_ptr<algo::Transform>> transforms;
-  for (const auto& t : spec.transforms) transforms.push_back(algo::make_transform(t.name, t.options));
+  for (const auto& t : block_steps) transforms.push_back(algo::make_transform(t.name, t.options));
   const bool calibrate = !spec.calib.path.empty();
   spec.act.validate("activation");
   if (spec.act.enabled() && spec.act.scheme == "static" && !calibrate) {
@@ -125,6 +148,16 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   }
 
   std::shared_ptr<model::WeightSource> source = model::open_weights(spec.model);
+  nlohmann::json rotation_desc;
+  if (rotation) {
+    auto rotated = std::make_shared<model::RotatedWeights>(source, *rotation);
+    rotation_desc = rotated->description();
+    source = rotated;
+    log << "rotation: residual " << rotation_desc["residual"]["matrix"].get<std::string>();
+    if (rotation->online_down_proj) log << "; down_proj input (online) " << rotation_desc["down_proj_input"]["matrix"].get<std::string>();
+    if (rotation->online_kv) log << "; attention heads (online q/k, folded v) " << rotation_desc["head"]["matrix"].get<std::string>();
+    log << "\n";
+  }
   model::Model model(source);
   const auto& cfg = model.config();
   const std::string tok_path = spec.tokenizer.empty() ? model::find_tokenizer(spec.model, cfg.vocab_size) : spec.tokenizer;
@@ -137,6 +170,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
     qconfig["transforms"] = nlohmann::json::array();
     for (const auto& t : transforms) qconfig["transforms"].push_back({{"name", t->name()}, {"options", t->options()}});
   }
+  if (rotation) qconfig["rotation"] = rotation_desc;
   qconfig["ptq_version"] = PTQ_VERSION;
 
   // Calibration: provenance, then reuse or compute.
@@ -160,6 +194,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
                   {"mode", transforms.empty() ? spec.calibration.mode : std::string("block-wise FP")},
                   {"hessian_dtype", spec.calibration.fp64_hessian ? "float64" : "float32"},
                   {"ptq_version", PTQ_VERSION}};
+    if (rotation) provenance["rotation"] = rotation->to_json();  // the model the statistics are taken on
     if (spec.calibration.mode == "sequential" && transforms.empty()) {
       // Each layer's inputs come from the quantized layers before it: the statistics depend on how.
       provenance["true_sequential"] = spec.calibration.true_sequential;
@@ -174,6 +209,8 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       // computed from the transformed inputs of each layer as it goes.
       summary.stats_path.clear();
       log << "calibration: block-wise on full-precision activations (transforms need the activations; statistics are not cached)\n";
+    } else if (keep_fp) {
+      summary.stats_path.clear();  // nothing is quantized: no statistics
     } else if (why.empty()) {
       summary.stats_reused = true;
       reader = std::make_unique<calib::StatsReader>(summary.stats_path);
@@ -215,7 +252,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
     // A transform searching against a GGUF type (AWQ's ggml_type): each linear layer's type as the
     // export will choose it (a mix's per-tensor rules, llama.cpp's fallbacks).
     std::string ggml_target;
-    for (const auto& t : spec.transforms) {
+    for (const auto& t : block_steps) {
       if (t.options.contains("ggml_type") && t.options["ggml_type"].is_string()) ggml_target = t.options["ggml_type"].get<std::string>();
     }
     const int batch = calib::calibration_batch(cfg, samples, spec.calibration);
@@ -266,6 +303,13 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
         },
         [&](int L, double secs) { write_layer(L, secs, &last); });
     summary.transforms = transform_rows;
+  } else if (keep_fp) {
+    // Only the rotation: its output in full precision.
+    for (int L = 0; L < cfg.num_layers; ++L) {
+      const auto t0 = Clock::now();
+      model::LayerWeights w = model.load_layer(L);
+      write_layer(L, seconds_since(t0), &w);
+    }
   } else if (writer) {
     calib::calibrate_layerwise(
         model, samples, spec.calibration,
@@ -312,6 +356,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
                     {"stats_reused", summary.stats_reused},
                     {"layers", lq.rows},
                     {"transforms", summary.transforms},
+                    {"rotation", rotation ? rotation_desc : nlohmann::json()},
                     {"warnings", lq.warnings},
                     {"seconds", summary.seconds}};
   out.write_text("quant_report.json", summary.report.dump(2) + "\n");
