@@ -9,9 +9,12 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace ptq::calib {
+
+class CrossStats;  // calibration/cross_stats.hpp
 
 class InputStats {
  public:
@@ -43,6 +46,11 @@ class InputStats {
   const torch::Tensor& min() const { return min_; }
   const torch::Tensor& max() const { return max_; }
 
+  // GPTAQ's cross term sum (x_fp - x) x^T over the same tokens, present only when sequential
+  // calibration carried the full-precision model alongside (null otherwise). Neither merged nor stored.
+  const CrossStats* fp_cross() const { return fp_cross_.get(); }
+  void set_fp_cross(std::shared_ptr<const CrossStats> c) { fp_cross_ = std::move(c); }
+
   // Rebuilds an accumulator from stored sums (the statistics store); checks shapes against `where`.
   static InputStats from_sums(int64_t count, torch::Tensor xtx, torch::Tensor abs_sum, torch::Tensor sq_sum,
                               torch::Tensor abs_max, torch::Tensor min, torch::Tensor max,
@@ -55,6 +63,7 @@ class InputStats {
   bool fp64_ = false;
   bool upper_only_ = false;  // xtx_ holds just the upper triangle (the BLAS syrk path)
   torch::Tensor xtx_, abs_sum_, sq_sum_, abs_max_, min_, max_;
+  std::shared_ptr<const CrossStats> fp_cross_;
 };
 
 }  // namespace ptq::calib

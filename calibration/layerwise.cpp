@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <set>
 
 #include "core/error.hpp"
@@ -51,6 +52,10 @@ void CalibrationOptions::validate(const std::string& where) const {
     fail(where, "calibration mode must be 'sequential' or 'one-shot', got '" + mode + "'");
   }
   if (batch < 0) fail(where, "batch must be 0 (automatic) or positive");
+  if (fp_inputs && mode != "sequential") {
+    fail(where, "the full-precision stream (GPTAQ) needs sequential calibration: in one-shot mode the FP inputs are the "
+                "quantized model's inputs, and GPTAQ is GPTQ");
+  }
 }
 
 std::string input_of(const std::string& linear) { return spec_of(linear).input; }
@@ -121,8 +126,10 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
   const int64_t n = samples.size(0);
   const int batch = calibration_batch(cfg, samples, opt);
 
-  // Hidden states of every sample, overwritten layer by layer.
+  // Hidden states of every sample, overwritten layer by layer; with fp_inputs, also the FP model's.
   torch::Tensor hidden = embed_samples(model, samples, batch);
+  const bool carry_fp = opt.fp_inputs;
+  torch::Tensor hidden_fp = carry_fp ? hidden.clone() : torch::Tensor();
 
   // The quantization steps of a layer: each true-sequential stage alone, or the whole layer at once.
   std::vector<std::set<int>> steps;
@@ -140,29 +147,51 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
   for (int L = 0; L < cfg.num_layers; ++L) {
     const auto t0 = std::chrono::steady_clock::now();
     model::LayerWeights w = model.load_layer(L);
+    model::LayerWeights w_fp = carry_fp ? model.load_layer(L) : model::LayerWeights();  // never quantized
     const std::string prefix = model::layer_prefix(L);
     for (size_t k = 0; k < steps.size(); ++k) {
       const std::set<int>& step = steps[k];
       const int last_stage = *step.rbegin();
       StageStats stage;
       stage.layer = L;
+      std::map<std::string, std::shared_ptr<CrossStats>> cross;  // input -> cross term (fp_inputs only)
       for (const auto& s : model::block_linears()) {
         if (!step.count(s.stage)) continue;
         stage.linears.push_back(s.name);
         if (!stage.inputs.count(s.input)) stage.inputs.emplace(s.input, InputStats(input_channels(w, s.input), opt.fp64_hessian));
+        if (carry_fp && !cross.count(s.input)) cross.emplace(s.input, std::make_shared<CrossStats>(input_channels(w, s.input), opt.fp64_hessian));
       }
+      // The FP model's inputs of this stage on the current batch (fp_inputs only).
+      std::map<std::string, torch::Tensor> fp_batch;
+      model::LinearInputHook fp_hook = [&](const std::string& full, torch::Tensor& x) {
+        const std::string name = full.substr(prefix.size());
+        const auto& spec = spec_of(name);
+        if (spec.stage > last_stage) throw StagePassDone{};
+        if (!step.count(spec.stage) || linears_reading(spec.input).front() != name) return;
+        fp_batch[spec.input] = x.clone();
+      };
+      model::LayerRun fp_run;
+      fp_run.hook = &fp_hook;
       model::LinearInputHook hook = [&](const std::string& full, torch::Tensor& x) {
         const std::string name = full.substr(prefix.size());
         const auto& spec = spec_of(name);
         if (spec.stage > last_stage) throw StagePassDone{};
         if (!step.count(spec.stage) || linears_reading(spec.input).front() != name) return;
         stage.inputs.at(spec.input).add(x, full);
+        if (carry_fp) cross.at(spec.input)->add(fp_batch.at(spec.input), x, full);
       };
       model::LayerRun run;
       run.hook = &hook;
       for (int64_t b = 0; b < n; b += batch) {
         const int64_t m = std::min<int64_t>(batch, n - b);
         auto x = hidden.narrow(0, b, m);
+        if (carry_fp) {
+          fp_batch.clear();
+          try {
+            model.run_layer_weights(w_fp, hidden_fp.narrow(0, b, m), fp_run);
+          } catch (const StagePassDone&) {
+          }
+        }
         try {
           auto out = model.run_layer_weights(w, x, run);
           // One-shot: this single pass also gives the layer's full-precision outputs.
@@ -170,6 +199,7 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
         } catch (const StagePassDone&) {
         }
       }
+      for (auto& [input, c] : cross) stage.inputs.at(input).set_fp_cross(c);
       if (quantize) quantize(w, stage);
     }
     if (!one_shot) {
@@ -178,9 +208,16 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
         const int64_t m = std::min<int64_t>(batch, n - b);
         auto x = hidden.narrow(0, b, m);
         x.copy_(model.run_layer_weights(w, x, {}));
+        if (carry_fp) {
+          auto x_fp = hidden_fp.narrow(0, b, m);
+          x_fp.copy_(model.run_layer_weights(w_fp, x_fp, {}));
+        }
       }
     }
     if (!torch::isfinite(hidden).all().item<bool>()) fail(prefix.substr(0, prefix.size() - 1), "output hidden states hold NaN or Inf");
+    if (carry_fp && !torch::isfinite(hidden_fp).all().item<bool>()) {
+      fail(prefix.substr(0, prefix.size() - 1), "full-precision output hidden states hold NaN or Inf");
+    }
     if (done) done(L, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 }

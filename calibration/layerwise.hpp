@@ -5,8 +5,15 @@
 //     true_sequential, also inside a block: q,k,v -> o -> gate,up -> down, each stage calibrated on
 //     the outputs of the stages quantized before it (a pass stops as soon as it has its inputs).
 //   one-shot: every layer is calibrated on the full-precision model's activations.
+//   fp_inputs (sequential only; GPTAQ): the full-precision model runs alongside as a second stream
+//     of the same samples, and each stage also accumulates the cross term sum (x_fp - x) x^T of its
+//     inputs (CrossStats), attached to the stage's InputStats. Each batch of a stage first runs the
+//     FP layer on the FP hidden states up to the stage (its inputs kept for that batch only), then
+//     the layer being quantized on the quantized model's hidden states.
 // Peak memory: the hidden states of all samples [n, T, D] (updated in place), one layer's weights,
-// the statistics of one stage and one batch's activations.
+// the statistics of one stage and one batch's activations. fp_inputs doubles the hidden states (a
+// second [n, T, D]) and the layer's weights (its FP copy), adds one [C, C] cross term per input of
+// the stage and the FP inputs of one batch, and about doubles the forward passes.
 #pragma once
 #include <torch/torch.h>
 
@@ -15,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "calibration/cross_stats.hpp"
 #include "calibration/input_stats.hpp"
 #include "model/decoder.hpp"
 
@@ -24,6 +32,7 @@ struct CalibrationOptions {
   std::string mode = "sequential";  // sequential | one-shot
   bool true_sequential = true;      // sequential mode only
   bool fp64_hessian = false;
+  bool fp_inputs = false;           // carry the FP model alongside (sequential only; GPTAQ)
   int batch = 0;                    // samples per forward pass through a layer; 0 = by memory budget
   int64_t batch_budget_bytes = int64_t(1) << 30;  // activations of one batch when batch = 0
 

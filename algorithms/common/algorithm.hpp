@@ -25,6 +25,9 @@ class Algorithm {
   virtual ~Algorithm() = default;
   virtual std::string name() const = 0;
   virtual bool needs_calibration() const = 0;
+  // True for algorithms matching the full-precision model's outputs (GPTAQ): sequential calibration
+  // then carries the FP model's hidden states alongside and sets InputStats::fp_cross().
+  virtual bool needs_fp_inputs() const { return false; }
   // The options in force, defaults included: part of the run's provenance.
   virtual nlohmann::json options() const = 0;
   // `stats` is null only when needs_calibration() is false and no calibration ran. `where` names the
