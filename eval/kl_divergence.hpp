@@ -23,15 +23,30 @@ struct KlOptions {
   std::ostream* progress = nullptr;  // non-null: a progress bar (core/progress) per window batch
 };
 
+// Every figure llama-perplexity --kl-divergence prints, computed as it computes them (its
+// mean_and_uncertainty, covariance and percentile rules), plus ptq's own top-1 and timing fields.
+// Uncertainties are standard errors of the mean; like llama.cpp they are 0 below 11 tokens.
 struct KlResult {
   std::string protocol;
   int seqlen = 0;
   int64_t windows = 0, tokens_scored = 0;
-  double mean_kl = 0, kl_stderr = 0;                       // nats per token
-  double kl_median = 0, kl_p90 = 0, kl_p99 = 0, kl_max = 0;
-  double top1_agreement = 0, top1_stderr = 0;              // fraction of tokens with the same argmax
-  double mean_delta_p = 0, delta_p_stderr = 0;             // mean of p_q(correct) - p_ref(correct)
-  double ppl_reference = 0, ppl = 0;
+  // KL(P_ref || P_q) per scored token, nats.
+  double mean_kl = 0, kl_stderr = 0;
+  double kl_max = 0, kl_p999 = 0, kl_p99 = 0, kl_p95 = 0, kl_p90 = 0, kl_median = 0;
+  double kl_p10 = 0, kl_p05 = 0, kl_p01 = 0, kl_p001 = 0, kl_min = 0;
+  // Δp = p_q(correct) - p_ref(correct), as fractions (llama.cpp prints them in %).
+  double mean_delta_p = 0, delta_p_stderr = 0;
+  double dp_max = 0, dp_p999 = 0, dp_p99 = 0, dp_p95 = 0, dp_p90 = 0, dp_p75 = 0, dp_median = 0;
+  double dp_p25 = 0, dp_p10 = 0, dp_p05 = 0, dp_p01 = 0, dp_p001 = 0, dp_min = 0;
+  double rms_delta_p = 0, rms_delta_p_stderr = 0;
+  // "Same top p": the fraction of tokens whose most likely next token is the same.
+  double top1_agreement = 0, top1_stderr = 0;
+  // Perplexities over the scored tokens and how they relate.
+  double ppl = 0, ppl_stderr = 0, ppl_reference = 0, ppl_reference_stderr = 0;
+  double ln_ppl_correlation = 0;                        // Cor(ln PPL(Q), ln PPL(base)), -1..1
+  double ln_ppl_ratio = 0, ln_ppl_ratio_stderr = 0;     // mean ln(PPL(Q)/PPL(base))
+  double ppl_ratio = 0, ppl_ratio_stderr = 0;
+  double ppl_diff = 0, ppl_diff_stderr = 0;
   double seconds = 0;
 };
 
@@ -45,9 +60,14 @@ class KlAccumulator {
   KlResult finish(const KlOptions& opt, int64_t windows, double seconds);
 
  private:
-  std::vector<float> kls_;
-  double kl_sum_ = 0, kl_sum2_ = 0, agree_ = 0, dp_sum_ = 0, dp_sum2_ = 0, nll_ref_ = 0, nll_q_ = 0;
+  std::vector<float> kls_, dps_;
+  double nll_ = 0, nll2_ = 0, nll_ref_ = 0, nll_ref2_ = 0, nll_nll_ref_ = 0;
+  double kl_sum_ = 0, kl_sum2_ = 0, dp_sum_ = 0, dp_sum2_ = 0, dp_sum4_ = 0, agree_ = 0;
 };
+
+// The report llama-perplexity --kl-divergence ends with: its three blocks (perplexity, KL divergence,
+// token probability statistics) with the same labels, order and number formats.
+void print_llamacpp_kl(std::ostream& out, const KlResult& r);
 
 KlResult kl_divergence(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
                        const KlOptions& opt);

@@ -2,6 +2,7 @@
 // against a reference model, and task accuracy (--tasks) with lm-evaluation-harness semantics.
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -113,7 +114,11 @@ void add_eval(CLI::App& app) {
                            ? eval::kl_divergence(*reference, *lm.model, ids, ko)
                            : eval::kl_divergence_cached(args->reference, ids, ko,
                                                         args->reference_topk, args->reference_cache, *lm.model);
-        std::printf("  vs reference: KL mean %.6f +/- %.6f, median %.6f, p90 %.6f, p99 %.6f, max %.4f; "
+        std::printf("\n");
+        std::ostringstream stats;
+        eval::print_llamacpp_kl(stats, k);  // llama-perplexity --kl-divergence's closing report
+        std::fputs(stats.str().c_str(), stdout);
+        std::printf("\n  vs reference: KL mean %.6f +/- %.6f, median %.6f, p90 %.6f, p99 %.6f, max %.4f; "
                     "top-1 agreement %.2f%% +/- %.2f%%; delta-p %+.4f%% +/- %.4f%%; PPL ref %.4f\n",
                     k.mean_kl, k.kl_stderr, k.kl_median, k.kl_p90, k.kl_p99, k.kl_max, 100 * k.top1_agreement,
                     100 * k.top1_stderr, 100 * k.mean_delta_p, 100 * k.delta_p_stderr, k.ppl_reference);
