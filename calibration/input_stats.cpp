@@ -158,6 +158,15 @@ InputStats InputStats::from_sums(int64_t count, torch::Tensor xtx, torch::Tensor
   check(xtx, "xtx", {c, c});
   for (auto* p : {&abs_sum, &sq_sum, &abs_max, &min, &max}) check(*p, "per-channel statistic", {c});
   if (count < 0) fail(where, "negative token count");
+  // Statistics come from a cache file that may be corrupt or from another tool: NaN or Inf here
+  // would flow silently into every Hessian and scale computed from them.
+  const std::pair<const torch::Tensor*, const char*> all[] = {{&xtx, "xtx"}, {&abs_sum, "abs_sum"}, {&sq_sum, "sq_sum"},
+                                                              {&abs_max, "abs_max"}, {&min, "min"}, {&max, "max"}};
+  for (const auto& [t, name] : all) {
+    if (t->numel() > 0 && !torch::isfinite(*t).all().item<bool>()) {
+      fail(where, std::string(name) + " holds NaN or Inf values (corrupted statistics?)");
+    }
+  }
   InputStats s;
   s.channels_ = c;
   s.count_ = count;

@@ -88,7 +88,12 @@ void StatsWriter::commit() {
   committed_ = true;
 }
 
-StatsReader::StatsReader(const std::string& path) : file_(path, "r") {}
+StatsReader::StatsReader(const std::string& path) : file_(path, "r") {
+  // A writer killed mid-way (or a copy taken while it wrote) leaves the flag at 0.
+  if (!file_.has_attr("/", "complete") || file_.attr_int("/", "complete") != 1) {
+    fail(path, "is an incomplete statistics file (its writer did not finish); compute the statistics again");
+  }
+}
 
 nlohmann::json StatsReader::provenance() const {
   return nlohmann::json::parse(file_.attr_string("/", "provenance"));

@@ -1,6 +1,7 @@
 #include "algorithms/common/int_grid.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "algorithms/common/fp8.hpp"
 #include "algorithms/common/nf4_fp4.hpp"
@@ -75,8 +76,11 @@ GridParams params_for_range(torch::Tensor xmin, torch::Tensor xmax, const IntGri
     xmax = torch::maximum(xmin.abs(), xmax);
     xmin = torch::where(xmin < 0, -xmax, xmin);
   }
-  // An all-zero row: any scale reproduces it; the reference uses [-1, 1].
-  auto empty = (xmin == 0) & (xmax == 0);
+  // An all-zero row: any scale reproduces it; the reference uses [-1, 1]. A row whose range is so
+  // small (denormal weights) that its scale would underflow below the smallest normal float is
+  // treated the same way: a scale of 0 would make its zero point -xmin / 0 = NaN, and it is stored
+  // as the zeros it all but is.
+  auto empty = (xmax - xmin) / maxq < std::numeric_limits<float>::min();
   xmin = torch::where(empty, torch::full_like(xmin, -1.0), xmin);
   xmax = torch::where(empty, torch::full_like(xmax, 1.0), xmax);
   GridParams p;

@@ -112,6 +112,9 @@ void read_pipeline(const YamlContext& ctx, const YAML::Node& pl, Experiment& x) 
     if (algorithm && last && algorithm->needs_calibration() && x.calibration.text.empty()) {
       fail(where(ctx, pl[i], path), "'" + s.algorithm + "' needs calibration data: set calibration.text");
     }
+    if (algorithm && algorithm->needs_fp_inputs() && x.calibration.mode != "sequential") {
+      fail(where(ctx, pl[i], path), "'" + s.algorithm + "' needs calibration.mode: sequential (one-shot inputs are the FP model's own, and GPTAQ would be GPTQ)");
+    }
     x.pipeline.push_back(std::move(s));
   }
 }
@@ -209,6 +212,14 @@ Experiment parse(const YamlTree& t) {
   Experiment x;
   x.file = ctx.file;
   x.name = get_string(ctx, root, "", "name", fs::path(ctx.file).stem().string());
+  // The name becomes one directory under `output`, which a re-run may clear: a name that climbs
+  // out of it ("../..") or is absolute would aim that at someone else's files.
+  if (x.name.empty() || x.name == "." || x.name == ".." || x.name.find_first_of("/\\") != std::string::npos ||
+      x.name.find('\0') != std::string::npos) {
+    fail(root["name"] ? where(ctx, root["name"], "name") : ctx.file,
+         "'" + x.name + "' is not a plain directory name (no '/', not '.' or '..'): the experiment's "
+         "directory is <output>/<name>");
+  }
   if (!root["model"]) fail(ctx.file, "missing required key 'model'");
   x.model = resolve(ctx, root["model"], "model", get_string(ctx, root, "", "model", ""), true);
   if (root["tokenizer"]) x.tokenizer = resolve(ctx, root["tokenizer"], "tokenizer", get_string(ctx, root, "", "tokenizer", ""), true);
@@ -340,8 +351,17 @@ Plan load_plan(const std::string& path, const std::vector<std::string>& override
     labels.push_back(same > 1 ? k : last);
   }
 
+  // Each point is a run with its own process and directory; a grid this large is a typo, and the
+  // product of the axes must not wrap around.
+  constexpr size_t kMaxPoints = 100000;
   size_t n_points = 1;
-  for (const auto& [k, v] : axes) n_points *= v.size();
+  for (const auto& [k, v] : axes) {
+    if (v.size() > kMaxPoints / n_points) {
+      fail(path, "the sweep has more than " + std::to_string(kMaxPoints) + " points (axis '" + k + "' has " +
+                     std::to_string(v.size()) + " values)");
+    }
+    n_points *= v.size();
+  }
   const Origin* sweep_origin = tree.ctx.origin_of("sweep");
   for (size_t i = 0; i < n_points; ++i) {
     YamlTree t = fresh();
@@ -361,6 +381,7 @@ Plan load_plan(const std::string& path, const std::vector<std::string>& override
       id += (id.empty() ? "" : "_") + label;
     }
     pt.id = id.empty() ? "run" : id;
+    if (pt.id == "." || pt.id == "..") pt.id = "run-" + std::to_string(i);
     pt.x = parse(t);
     if (i == 0) plan.name = pt.x.name, plan.output = pt.x.output;
     plan.points.push_back(std::move(pt));

@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_parse.hpp"
+#include "core/version.hpp"
 #include "core/sha256.hpp"
 #include "io/atomic_file.hpp"
 
@@ -36,7 +38,7 @@ std::vector<std::string> jsonl_documents(const TextSourceSpec& spec) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
+      j = parse_json(line, spec.path + ":" + std::to_string(lineno));
     } catch (const std::exception& e) {
       fail(spec.path + ":" + std::to_string(lineno), std::string("bad JSON: ") + e.what());
     }
@@ -106,7 +108,8 @@ std::vector<int> tokenize_cached(const tok::Tokenizer& tokenizer, const std::str
                                  const std::string& cache_dir) {
   const std::string dir = (cache_dir.empty() ? default_cache_dir() : cache_dir) + "/tokens";
   const std::string key =
-      sha256_hex(sha256_hex(text) + "|" + tokenizer_id + "|" + tokenizer.kind() + "|" + (add_bos ? "bos" : "nobos"));
+      sha256_hex(sha256_hex(text) + "|" + tokenizer_id + "|" + tokenizer.kind() + "|" + (add_bos ? "bos" : "nobos") +
+                 "|ptq " + PTQ_VERSION + "@" + git_commit());  // another ptq may tokenize differently
   const std::string path = dir + "/" + key + ".i32";
   std::error_code ec;
   if (fs::exists(path, ec)) {

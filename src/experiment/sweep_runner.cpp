@@ -19,6 +19,7 @@
 #include "eval/report/report.hpp"
 #include "experiment/run_point.hpp"
 #include "io/atomic_file.hpp"
+#include "io/staged_directory.hpp"
 #include "pipeline/quantize_model.hpp"
 
 namespace ptq::experiment {
@@ -108,9 +109,36 @@ void describe_calibration(const std::vector<config::Point>& points, std::ostream
 
 }  // namespace
 
+// The contents of every file a run's config names (calibration and evaluation texts, task files,
+// the tokenizer...), so that a finished run is reused only while its inputs are the same bytes.
+// Every string in the resolved config that names an existing regular file counts; the model has
+// its own fingerprint. `cache` keeps each file's hash for the whole sweep.
+static std::string input_fingerprints(const nlohmann::json& config, const std::string& model,
+                                      std::map<std::string, std::string>& cache) {
+  std::string out;
+  std::vector<const nlohmann::json*> todo{&config};
+  while (!todo.empty()) {
+    const nlohmann::json* j = todo.back();
+    todo.pop_back();
+    if (j->is_structured()) {
+      for (const auto& v : *j) todo.push_back(&v);
+    } else if (j->is_string()) {
+      const std::string& path = j->get_ref<const std::string&>();
+      std::error_code ec;
+      if (path.empty() || path == model || !fs::is_regular_file(path, ec)) continue;
+      auto it = cache.find(path);
+      if (it == cache.end()) it = cache.emplace(path, sha256_file(path)).first;
+      out += path + "=" + it->second + ";";
+    }
+  }
+  return out;
+}
+
 int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out) {
   const fs::path exp_dir = fs::path(plan.output) / plan.name;
   fs::create_directories(exp_dir / "runs");
+  // Two `ptq run` of one experiment would clear each other's run directories.
+  const io::OutputLock lock((exp_dir / ".ptq-run.lock").string(), exp_dir.string(), "ptq run");
   std::ofstream log_file(exp_dir / "experiment.log", std::ios::app);
   TeeStream log(out, log_file);
   log << "== ptq run " << plan.file << " at " << now_utc() << " (ptq " << PTQ_VERSION << ", " << ptq::git_commit() << ")\n";
@@ -127,7 +155,7 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
   log << "experiment " << plan.name << ": " << points.size() << " run(s) -> " << exp_dir.string() << "\n";
   describe_calibration(points, log);
 
-  std::map<std::string, std::string> fingerprints;
+  std::map<std::string, std::string> fingerprints, file_hashes;
   nlohmann::json manifest = {{"file", plan.file}, {"overrides", opt.overrides}, {"sweep_keys", plan.sweep_keys},
                              {"points", nlohmann::json::array()}};
   std::vector<nlohmann::json> metrics;
@@ -135,7 +163,10 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
   for (const auto& p : points) {
     auto fp = fingerprints.find(p.x.model);
     if (fp == fingerprints.end()) fp = fingerprints.emplace(p.x.model, pipeline::model_fingerprint(p.x.model)).first;
-    const std::string hash = sha256_hex(config::to_json(p.x).dump() + "|model=" + fp->second).substr(0, 16);
+    const std::string hash = sha256_hex(config::to_json(p.x).dump() + "|model=" + fp->second + "|inputs=" +
+                                        input_fingerprints(config::to_json(p.x), p.x.model, file_hashes) +
+                                        "|ptq=" + PTQ_VERSION + "@" + ptq::git_commit())
+                                 .substr(0, 16);
     const fs::path dir = exp_dir / "runs" / p.id;
     const nlohmann::json point = {{"id", p.id}, {"index", index++}, {"values", p.values}, {"config_hash", hash}};
     manifest["points"].push_back(point);
@@ -148,7 +179,7 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
     }
     const nlohmann::json before = json_or_null(dir / "point.json");
     if (before.is_object() && before.value("config_hash", "") != hash) {
-      log << "run " << p.id << ": its config changed since the last run; starting it afresh\n";
+      log << "run " << p.id << ": its config, inputs or ptq changed since the last run; starting it afresh\n";
       fs::remove_all(dir);
     }
     fs::create_directories(dir);

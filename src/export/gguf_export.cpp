@@ -193,15 +193,23 @@ GgufExportResult export_gguf(const model::WeightSource& src, const std::string& 
         // Block scales chosen as llama.cpp's imatrix quantizer would, with the Hessian's diagonal
         // (the same mean squared activation an imatrix holds) as the importance.
         const torch::Tensor H = gptq_stats->read(linear).hessian();
+        if (H.size(0) != n) {
+          fail(opt.gptq_stats, "holds statistics of " + std::to_string(H.size(0)) + " input channels for " + linear +
+                                   ", whose rows have " + std::to_string(n) + " weights: statistics of another model?");
+        }
         const torch::Tensor diag = H.diagonal().to(torch::kFloat32).contiguous();
         return ggml::gptq_encode_rows(static_cast<uint32_t>(info.type), x, H, opt.gptq_damp, diag.data_ptr<float>());
       }
     }
     const float* imp = nullptr;
     const auto it = importance.find(p.gguf);
-    if (it != importance.end() && static_cast<int64_t>(it->second.size()) == n && info.type != GgmlType::F16 &&
-        info.type != GgmlType::F32 && info.type != GgmlType::Q8_0) {
-      imp = it->second.data();  // llama.cpp uses an entry only when its length is the row length
+    if (it != importance.end() && static_cast<int64_t>(it->second.size()) != n) {
+      // As llama-quantize: an entry of another length belongs to another model.
+      fail(opt.importance, "holds " + std::to_string(it->second.size()) + " importance values for " + p.gguf +
+                               ", whose rows have " + std::to_string(n) + " weights: statistics of another model?");
+    }
+    if (it != importance.end() && info.type != GgmlType::F16 && info.type != GgmlType::F32 && info.type != GgmlType::Q8_0) {
+      imp = it->second.data();
       res.weighted.push_back(p.gguf);
     }
     return ggml::encode_rows(static_cast<uint32_t>(info.type), x.data_ptr<float>(), x.numel() / n, n, imp);

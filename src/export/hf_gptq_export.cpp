@@ -13,6 +13,7 @@
 #include "model/online_rotation.hpp"
 #include "export/gptq_packing.hpp"
 #include "io/atomic_file.hpp"
+#include "io/staged_directory.hpp"
 #include "io/hf_packed_checkpoint.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "io/safetensors.hpp"
@@ -28,44 +29,14 @@ namespace fs = std::filesystem;
 namespace {
 
 
-// A directory written under a temporary name beside `out` and renamed into place by commit(); the
-// destructor removes it otherwise. An earlier `out` is replaced only once the new one is complete.
-class StagingDir {
- public:
-  explicit StagingDir(const std::string& out) : out_(fs::path(out).lexically_normal().string()) {
-    while (out_.size() > 1 && out_.back() == '/') out_.pop_back();
-    tmp_ = out_ + ".partial-" + std::to_string(::getpid());
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
-    fs::create_directories(tmp_, ec);
-    if (ec) fail(out, "cannot create the output directory: " + ec.message());
+// Bytes of the regular files in a directory (the export's size as reported).
+uint64_t directory_bytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file()) n += e.file_size();
   }
-  ~StagingDir() {
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove_all(tmp_, ec);
-    }
-  }
-  StagingDir(const StagingDir&) = delete;
-  StagingDir& operator=(const StagingDir&) = delete;
-  std::string file(const std::string& name) const { return (fs::path(tmp_) / name).string(); }
-  const std::string& dir() const { return tmp_; }
-  uint64_t bytes() const {
-    uint64_t n = 0;
-    for (const auto& e : fs::directory_iterator(tmp_)) {
-      if (e.is_regular_file()) n += e.file_size();
-    }
-    return n;
-  }
-  void commit() {
-    io::replace_directory(tmp_, out_);
-    committed_ = true;
-  }
-
- private:
-  std::string out_, tmp_;
-  bool committed_ = false;
-};
+  return n;
+}
 
 torch::Tensor to_fp16(const torch::Tensor& t, const std::string& name) {
   auto h = t.to(torch::kFloat16);
@@ -270,7 +241,7 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
                         ") is not part of the export: the weights only");
   }
   fs::create_directories(fs::absolute(out_dir).parent_path());
-  StagingDir stage(out_dir);
+  io::StagedDirectory stage(out_dir, "export (" + format + ")", {src.path()});
 
   // Properties gathered over the layers for the config.
   bool have_grid = false, desc_act = false, centered = true;
@@ -398,7 +369,7 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
   if (packed) cj["quantization_config"] = qc;
   io::write_file_atomically(stage.file("config.json"), cj.dump(2) + "\n");
   copy_tokenizer(src, opt, stage.dir(), res);
-  res.bytes = stage.bytes();
+  res.bytes = directory_bytes(stage.dir());
   stage.commit();
   return res;
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/staged_directory.hpp"
 
 namespace ptq::io {
 
@@ -23,24 +24,36 @@ AtomicFile::~AtomicFile() {
   if (!committed_) std::remove(tmp_.c_str());
 }
 
+namespace {
+// A fault injected by a test (io::fault_point) fails the call as the system would, with `err`.
+bool injected(const char* point, int err) {
+  if (!fault_point(point)) return false;
+  errno = err;
+  return true;
+}
+}  // namespace
+
 void AtomicFile::write(const void* data, size_t n) {
   if (n == 0) return;
-  if (std::fwrite(data, 1, n, f_) != n) {
+  if (injected("atomic-file:write", ENOSPC) || std::fwrite(data, 1, n, f_) != n) {
     fail(path_, std::string("write failed: ") + std::strerror(errno));
   }
   written_ += n;
 }
 
 void AtomicFile::commit() {
-  if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) {
+  if (std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0 || injected("atomic-file:fsync", EIO)) {
     fail(path_, std::string("flush failed: ") + std::strerror(errno));
   }
   std::fclose(f_);
   f_ = nullptr;
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+  if (injected("atomic-file:rename", EXDEV) || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     fail(path_, std::string("rename from temporary file failed: ") + std::strerror(errno));
   }
   committed_ = true;
+  // The rename is durable only once the directory holding it is on disk.
+  const std::string parent = std::filesystem::path(path_).parent_path().string();
+  fsync_directory(parent.empty() ? "." : parent);
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
@@ -55,24 +68,6 @@ std::string read_text_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-void replace_directory(const std::string& staged, const std::string& out) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const std::string old = out + ".old-" + std::to_string(::getpid());
-  const bool had_old = fs::exists(out);
-  if (had_old) {
-    fs::rename(out, old, ec);
-    if (ec) fail(out, "cannot move the earlier output aside: " + ec.message());
-  }
-  fs::rename(staged, out, ec);
-  if (ec) {
-    std::error_code ignored;
-    if (had_old) fs::rename(old, out, ignored);
-    fail(out, "cannot move the output into place: " + ec.message());
-  }
-  if (had_old) fs::remove_all(old, ec);
 }
 
 }  // namespace ptq::io

@@ -30,8 +30,4 @@ class AtomicFile {
 void write_file_atomically(const std::string& path, const std::string& content);
 std::string read_text_file(const std::string& path);
 
-// Moves a finished directory `staged` to `out`: an earlier `out` is set aside first and removed only
-// once the new one is in place (restored if the move fails), so `out` is never half written.
-void replace_directory(const std::string& staged, const std::string& out);
-
 }  // namespace ptq::io

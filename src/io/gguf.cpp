@@ -41,6 +41,12 @@ std::vector<int64_t> GgufTensorInfo::shape() const { return {dims.rbegin(), dims
 namespace {
 
 constexpr uint64_t kMaxDims = 4;  // GGML_MAX_DIMS
+// Counts a real file never approaches (vocabularies and merge lists hold ~10^5-10^6 entries, models
+// ~10^3-10^5 tensors). The file's size alone does not bound what the counts cost in memory: a
+// sparse file of tens of GB is cheap to make, and each 1-byte array element or empty string
+// becomes an 8- or 32-byte object once read.
+constexpr uint64_t kMaxArrayLength = uint64_t(1) << 26;
+constexpr uint64_t kMaxEntries = uint64_t(1) << 20;
 
 // Byte size of a scalar metadata value; 0 for STRING and ARRAY (variable length) and unknown types.
 uint64_t scalar_size(GgufValueType t) {
@@ -220,6 +226,11 @@ void GgufReader::parse() {
                    std::to_string(c.left()) + " bytes follow the header (corrupted file?)");
   }
 
+  if (n_kv > kMaxEntries || n_tensors > kMaxEntries) {
+    fail(path, "metadata count " + std::to_string(n_kv) + " or tensor count " + std::to_string(n_tensors) +
+                   " exceeds ptq's limit of " + std::to_string(kMaxEntries) + " (corrupted file?)");
+  }
+
   // ---- metadata: index each value's position, validating every length on the way ----
   key_order_.reserve(n_kv);
   for (uint64_t i = 0; i < n_kv; ++i) {
@@ -240,12 +251,19 @@ void GgufReader::parse() {
       v.elem_type = static_cast<GgufValueType>(et);
       if (v.elem_type == GgufValueType::ARRAY) fail(path, kw + " is a nested array (not supported)");
       v.count = c.u64(kw + " array length");
+      const auto check_length = [&] {
+        if (v.count > kMaxArrayLength) {
+          fail(path, kw + " claims " + std::to_string(v.count) + " elements, more than ptq reads (" +
+                         std::to_string(kMaxArrayLength) + "; corrupted file?)");
+        }
+      };
       v.offset = c.pos();
       if (v.elem_type == GgufValueType::STRING) {
         if (v.count > c.left() / 8) {
           fail(path, kw + " claims " + std::to_string(v.count) + " strings but only " +
                          std::to_string(c.left()) + " bytes remain (corrupted file?)");
         }
+        check_length();
         for (uint64_t j = 0; j < v.count; ++j) c.skip_str(kw + " element " + std::to_string(j));
       } else {
         const uint64_t es = scalar_size(v.elem_type);
@@ -254,6 +272,7 @@ void GgufReader::parse() {
                          gguf_value_type_name(v.elem_type) + " but only " +
                          std::to_string(c.left()) + " bytes remain (corrupted file?)");
         }
+        check_length();
         c.take(v.count * es, kw + " array");
       }
     } else if (v.type == GgufValueType::STRING) {

@@ -162,6 +162,18 @@ torch::Tensor Hdf5File::read_tensor(const std::string& dataset) const {
   if (rank < 0 || rank > 8) fail_at(dataset, "unsupported rank");
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  // The dimensions come from the file: check what they claim against what the file stores before
+  // allocating (a corrupt or hostile file could ask for terabytes).
+  uint64_t bytes = c10::elementSize(st);
+  for (hsize_t d : dims) {
+    if (d != 0 && bytes > (uint64_t(1) << 62) / d) fail_at(dataset, "absurd dimensions (corrupted file?)");
+    bytes *= d;
+  }
+  Hdf5Handle plist(H5Dget_create_plist(ds.get()), H5Pclose);
+  if (plist.get() >= 0 && H5Pget_layout(plist.get()) == H5D_CONTIGUOUS && bytes > 0 && H5Dget_storage_size(ds.get()) < bytes) {
+    fail_at(dataset, "its dimensions claim " + std::to_string(bytes) + " bytes but the file stores " +
+                         std::to_string(H5Dget_storage_size(ds.get())) + " (truncated or corrupted file?)");
+  }
   auto t = torch::empty(std::vector<int64_t>(dims.begin(), dims.end()), st);
   if (t.numel() > 0 && H5Dread(ds.get(), native_type(st), H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) < 0) {
     fail_at(dataset, "cannot read dataset (truncated file?)");

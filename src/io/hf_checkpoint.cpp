@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/json_parse.hpp"
 #include "io/atomic_file.hpp"
 #include "model/hf_config.hpp"
 
@@ -33,7 +34,7 @@ HfCheckpoint::HfCheckpoint(const std::string& dir) : dir_(dir) {
   const std::string ip = index_path.string();
   nlohmann::json index;
   try {
-    index = nlohmann::json::parse(read_text_file(ip));
+    index = parse_json(read_text_file(ip), ip);
   } catch (const nlohmann::json::exception& e) {
     fail(ip, std::string("not valid JSON: ") + e.what());
   }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/json_parse.hpp"
 #include "export/gptq_packing.hpp"
 #include "io/atomic_file.hpp"
 #include "io/quantized_checkpoint.hpp"
@@ -22,7 +23,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 nlohmann::json read_json(const fs::path& p) {
   try {
-    return nlohmann::json::parse(read_text_file(p.string()));
+    return parse_json(read_text_file(p.string()), p.string());
   } catch (const nlohmann::json::exception& e) {
     fail(p.string(), std::string("not valid JSON: ") + e.what());
   }

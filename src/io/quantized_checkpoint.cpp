@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/json_parse.hpp"
 #include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
 #include "model/hf_config.hpp"
@@ -35,7 +36,7 @@ algo::IntGrid grid_of(const nlohmann::json& qconfig, const std::string& where) {
 
 nlohmann::json read_json(const std::string& path) {
   try {
-    return nlohmann::json::parse(read_text_file(path));
+    return parse_json(read_text_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   }
@@ -60,26 +61,17 @@ bool is_quantized_checkpoint(const std::string& dir) {
 }
 
 QuantizedCheckpointWriter::QuantizedCheckpointWriter(const std::string& out_dir, const model::ModelConfig& config,
-                                                     const nlohmann::json& quantization_config, int num_shards)
-    : out_(fs::path(out_dir).lexically_normal().string()), config_(config), qconfig_(quantization_config),
-      num_shards_(num_shards) {
+                                                     const nlohmann::json& quantization_config, int num_shards,
+                                                     const std::vector<std::string>& inputs)
+    : config_(config), qconfig_(quantization_config), num_shards_(num_shards) {
   grid_of(qconfig_, out_dir + ": quantization_config");
-  if (!out_.empty() && out_.back() == '/') out_.pop_back();
-  tmp_ = out_ + ".partial-" + std::to_string(::getpid());
-  std::error_code ec;
-  fs::remove_all(tmp_, ec);
-  fs::create_directories(tmp_, ec);
-  if (ec) fail(out_dir, "cannot create the output directory: " + ec.message());
+  staged_ = std::make_unique<StagedDirectory>(out_dir, "quantized model", inputs);
+  out_ = staged_->out();
   qconfig_["quant_method"] = "ptq";
   qconfig_["format"] = kFormat;
 }
 
-QuantizedCheckpointWriter::~QuantizedCheckpointWriter() {
-  if (!committed_) {
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
-  }
-}
+QuantizedCheckpointWriter::~QuantizedCheckpointWriter() = default;
 
 void QuantizedCheckpointWriter::write_shard(const std::map<std::string, torch::Tensor>& fp_tensors,
                                             const std::map<std::string, algo::QuantizedLinear>& quantized) {
@@ -96,7 +88,7 @@ void QuantizedCheckpointWriter::write_shard(const std::map<std::string, torch::T
     w.add(b + ".zeros", q.zeros.to(torch::kFloat32));
     w.add(b + ".g_idx", q.g_idx.to(torch::kInt32));
   }
-  w.write((fs::path(tmp_) / name).string());
+  w.write(staged_->file(name));
   for (const auto& [n, t] : fp_tensors) weight_map_[n] = name;
   for (const auto& [weight_name, q] : quantized) {
     for (const char* part : {".codes", ".scales", ".zeros", ".g_idx"}) weight_map_[layer_base_name(weight_name) + part] = name;
@@ -105,18 +97,23 @@ void QuantizedCheckpointWriter::write_shard(const std::map<std::string, torch::T
 }
 
 void QuantizedCheckpointWriter::write_text(const std::string& name, const std::string& content) {
-  write_file_atomically((fs::path(tmp_) / name).string(), content);
+  write_file_atomically(staged_->file(name), content);
 }
 
-void QuantizedCheckpointWriter::commit() {
+void QuantizedCheckpointWriter::finalize() {
+  if (finalized_) return;
   if (written_ != num_shards_) fail(out_, "only " + std::to_string(written_) + " of " + std::to_string(num_shards_) + " shards written");
   nlohmann::json index = {{"metadata", nlohmann::json::object()}, {"weight_map", weight_map_}};
   write_text("model.safetensors.index.json", index.dump(2) + "\n");
   auto cfg = nlohmann::json::parse(model::write_hf_config(config_));
   cfg["quantization_config"] = qconfig_;
   write_text("config.json", cfg.dump(2) + "\n");
-  replace_directory(tmp_, out_);
-  committed_ = true;
+  finalized_ = true;
+}
+
+void QuantizedCheckpointWriter::commit() {
+  finalize();
+  staged_->commit();
 }
 
 QuantizedCheckpoint::QuantizedCheckpoint(const std::string& dir) : hf_(dir) {

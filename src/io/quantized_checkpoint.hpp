@@ -20,6 +20,7 @@
 #include <string>
 
 #include "algorithms/common/quantized_linear.hpp"
+#include "io/staged_directory.hpp"
 #include "io/hf_checkpoint.hpp"
 
 namespace ptq::io {
@@ -29,28 +30,34 @@ bool is_quantized_checkpoint(const std::string& dir);
 // A quantized layer's name without ".weight" ("model.layers.0.mlp.down_proj"), the prefix of its parts.
 std::string layer_base_name(const std::string& weight_name);
 
-// Writes into a temporary directory beside out_dir; commit() moves it into place (an existing
-// out_dir is replaced only then), so a failed run leaves any earlier output intact.
+// Writes into a staging directory beside out_dir; commit() swaps it into place (an existing
+// out_dir is replaced only then, and only when ptq wrote it), so a failed run leaves any earlier
+// output intact. See io/staged_directory.hpp; `inputs` are the paths the run reads, which the
+// output may not overlap.
 class QuantizedCheckpointWriter {
  public:
   QuantizedCheckpointWriter(const std::string& out_dir, const model::ModelConfig& config,
-                            const nlohmann::json& quantization_config, int num_shards);
+                            const nlohmann::json& quantization_config, int num_shards,
+                            const std::vector<std::string>& inputs = {});
   ~QuantizedCheckpointWriter();
   // Shards are written in order, 1..num_shards.
   void write_shard(const std::map<std::string, torch::Tensor>& fp_tensors,
                    const std::map<std::string, algo::QuantizedLinear>& quantized);
   // Any other file of the output (report, tokenizer), written into the temporary directory.
   void write_text(const std::string& name, const std::string& content);
-  const std::string& staging_dir() const { return tmp_; }
-  void commit();
+  const std::string& staging_dir() const { return staged_->dir(); }
+  // Writes the index and config.json: the staging directory is then a readable model.
+  void finalize();
+  void commit();  // finalize() if not done, then swaps the directory into place
 
  private:
-  std::string out_, tmp_;
+  std::unique_ptr<StagedDirectory> staged_;
+  std::string out_;
   model::ModelConfig config_;
   nlohmann::json qconfig_;
   int num_shards_, written_ = 0;
   nlohmann::json weight_map_ = nlohmann::json::object();
-  bool committed_ = false;
+  bool finalized_ = false;
 };
 
 // Reads ptq's quantized directory as a WeightSource: load("<name>.weight") of a quantized layer

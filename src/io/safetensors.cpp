@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -82,13 +83,30 @@ SafetensorsReader::SafetensorsReader(const std::string& path)
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = f.size() - data_start;
 
+  // A header is three levels deep; refusing deeper nesting while parsing keeps hostile files from
+  // building values that recursive code (dump(), destructors) would walk off the stack. JSON lets
+  // an object repeat a key and nlohmann keeps the last one: two entries for one tensor name are an
+  // ambiguous file, refused as the format's reference reader does.
+  constexpr int kMaxHeaderDepth = 8;
   nlohmann::json header;
+  std::set<std::string> keys;
+  std::string duplicate;
+  const auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth > kMaxHeaderDepth) {
+      fail(path, "header JSON nests deeper than " + std::to_string(kMaxHeaderDepth) + " levels");
+    }
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
     const char* h = reinterpret_cast<const char*>(f.data() + 8);
-    header = nlohmann::json::parse(h, h + header_len);
+    header = nlohmann::json::parse(h, h + header_len, check);
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("header is not valid JSON: ") + e.what());
   }
+  if (!duplicate.empty()) fail(path, "header names '" + duplicate + "' twice");
   if (!header.is_object()) fail(path, "header JSON is not an object");
 
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -151,17 +169,29 @@ SafetensorsReader::SafetensorsReader(const std::string& path)
     index_.emplace(name, std::move(ti));
   }
 
+  // The data region is the tensors back to back, as the format's reference reader requires: a gap
+  // or trailing bytes mean a file written wrongly or tampered with, and an overlap lets two tensors
+  // alias. Empty tensors take no bytes but still sit at the running offset.
   std::vector<const SafetensorsTensorInfo*> by_offset;
   for (const auto& [name, ti] : index_) by_offset.push_back(&ti);
   std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) {
     return a->offset != b->offset ? a->offset < b->offset : a->nbytes < b->nbytes;
   });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    const SafetensorsTensorInfo &a = *by_offset[i - 1], &b = *by_offset[i];
-    // Empty tensors occupy no bytes and cannot overlap anything.
-    if (a.nbytes != 0 && b.nbytes != 0 && a.offset + a.nbytes > b.offset) {
-      fail(path, "tensors '" + a.name + "' and '" + b.name + "' overlap in the data region");
+  uint64_t next = data_start;
+  const SafetensorsTensorInfo* last = nullptr;
+  for (const SafetensorsTensorInfo* t : by_offset) {
+    if (t->offset < next) {
+      fail(path, "tensors '" + last->name + "' and '" + t->name + "' overlap in the data region");
     }
+    if (t->offset > next) {
+      fail(path, "the data region has " + std::to_string(t->offset - next) + " unused bytes before tensor '" +
+                     t->name + "' (at offset " + std::to_string(next - data_start) + ")");
+    }
+    next = t->offset + t->nbytes;
+    if (t->nbytes != 0 || !last) last = t;
+  }
+  if (next != f.size()) {
+    fail(path, "the data region has " + std::to_string(f.size() - next) + " bytes after the last tensor");
   }
 }
 

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/json_parse.hpp"
 #include "io/atomic_file.hpp"
 
 namespace ptq::model {
@@ -123,7 +124,7 @@ std::string architecture_of(const json& j, const std::string& where) {
 ModelConfig parse_hf_config_text(const std::string& text, const std::string& where) {
   json j;
   try {
-    j = json::parse(text);
+    j = parse_json(text, where);
   } catch (const json::exception& e) {
     fail(where, std::string("not valid JSON: ") + e.what());
   }

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/safetensors.hpp"
+#include "io/staged_directory.hpp"
 #include "model/hf_config.hpp"
 
 namespace ptq::model {
@@ -44,13 +45,14 @@ void write_hf_directory(const WeightSource& src, const std::string& tokenizer_pa
                         const std::string& out_dir, torch::ScalarType dtype) {
   ModelConfig cfg = src.config();
   cfg.torch_dtype = dtype == torch::kFloat16 ? "float16" : dtype == torch::kBFloat16 ? "bfloat16" : "float32";
-  fs::create_directories(out_dir);
+  io::StagedDirectory stage(out_dir, "converted model", {src.path(), tokenizer_path});
   io::SafetensorsWriter w;
   w.set_metadata("format", "pt");
   for (const auto& info : src.tensors()) w.add(info.name, src.load(info.name).to(dtype));
-  w.write((fs::path(out_dir) / "model.safetensors").string());
-  io::write_file_atomically((fs::path(out_dir) / "config.json").string(), write_hf_config(cfg));
-  copy_tokenizer_files(tokenizer_path, out_dir);
+  w.write(stage.file("model.safetensors"));
+  io::write_file_atomically(stage.file("config.json"), write_hf_config(cfg));
+  copy_tokenizer_files(tokenizer_path, stage.dir());
+  stage.commit();
 }
 
 }  // namespace ptq::model

@@ -224,7 +224,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   }
 
   if (spec.act.enabled()) qconfig["activation"] = to_json(spec.act);  // after the statistics' provenance
-  io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1);
+  io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1, {spec.model, tok_path, spec.calib.path});
   LayerQuantizer lq{*algorithm, spec.grid, log};
   const auto all_tensors = source->tensors();
   Progress progress(std::string(writer || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
@@ -361,8 +361,11 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
                     {"seconds", summary.seconds}};
   out.write_text("quant_report.json", summary.report.dump(2) + "\n");
   model::copy_tokenizer_files(tok_path, out.staging_dir());
+  // Static activation ranges are measured on the quantized model itself, still in the staging
+  // directory, so the output appears complete or not at all (a resumed sweep trusts it).
+  out.finalize();
+  if (spec.act.enabled() && spec.act.scheme == "static") calibrate_static_ranges(out.staging_dir(), samples, spec.act, log);
   out.commit();
-  if (spec.act.enabled() && spec.act.scheme == "static") calibrate_static_ranges(spec.out, samples, spec.act, log);
   return summary;
 }
 

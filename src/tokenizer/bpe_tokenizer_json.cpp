@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/json_parse.hpp"
 #include "tokenizer/bpe_tokenizer_impl.hpp"
 
 namespace ptq::tok {
@@ -20,7 +21,7 @@ json read_json(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   try {
-    return json::parse(ss.str());
+    return parse_json(ss.str(), path);
   } catch (const json::exception& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   }

@@ -101,3 +101,25 @@ TEST_CASE("grid and RTN refuse bad settings and bad weights", "[algorithms][grid
   w[1][2] = NAN;
   CHECK_THROWS_WITH(algo::rtn_quantize(w, g), Catch::Contains("NaN"));
 }
+
+TEST_CASE("a row of denormal weights gets finite parameters and stays finite", "[algorithms][grid][bad-input]") {
+  // Issue 17: max |w| ~ 1e-44 made the scale underflow to 0 and the zero point -xmin / 0 = NaN.
+  auto w = torch::tensor({{1e-44f, -3e-45f, 0.0f, 7e-45f}, {-1.0f, 0.25f, 0.5f, 1.0f}});
+  for (bool sym : {false, true}) {
+    for (bool mse : {false, true}) {
+      INFO("sym " << sym << ", mse " << mse);
+      algo::IntGrid g;
+      g.bits = 4;
+      g.sym = sym;
+      g.mse = mse;
+      const auto p = algo::fit_grid(w, g);
+      CHECK(torch::isfinite(p.scale).all().item<bool>());
+      CHECK(torch::isfinite(p.zero).all().item<bool>());
+      CHECK(p.scale[0].item<float>() > 0);
+      const auto q = algo::fake_quantize(w, p, g);
+      CHECK(torch::isfinite(q).all().item<bool>());
+      CHECK(q[0].abs().max().item<float>() <= 1e-44f);  // stored as the zeros it all but is
+      CHECK(q[1][3].item<float>() == Approx(1.0).margin(0.1));  // an ordinary row is untouched
+    }
+  }
+}

@@ -3,8 +3,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "calibration/stats_store.hpp"
+#include "io/hdf5_file.hpp"
 #include "../support/shared_data.hpp"
 
 using namespace ptq::calib;
@@ -67,4 +69,26 @@ TEST_CASE("An interrupted or foreign statistics file is never reused", "[calibra
   std::ofstream(dir + "/junk.h5") << "not hdf5 at all";
   CHECK_THAT(stats_reuse_mismatch(dir + "/junk.h5", prov), Catch::StartsWith("unreadable"));
   CHECK_THROWS_WITH(StatsReader(dir + "/junk.h5"), Catch::Contains("junk.h5"));
+}
+
+TEST_CASE("statistics that are incomplete or hold NaN are refused when read", "[calibration][hdf5][bad-input]") {
+  // Issue 17: readers (ptq export --gptq-stats / --imatrix) trusted any file given to them.
+  const std::string dir = ptq::test::scratch_dir("stats_store_refused");
+  const std::string half = dir + "/half.h5";
+  {
+    ptq::io::Hdf5File f(half, "w");  // what a writer killed before its commit leaves
+    f.set_attr("/", "provenance", std::string(R"({"model":"abc"})"));
+    f.set_attr("/", "complete", int64_t{0});
+  }
+  CHECK_THROWS_WITH(StatsReader(half), Catch::Contains(half) && Catch::Contains("is an incomplete statistics file"));
+
+  auto s = random_stats(8, 4);
+  auto xtx = s.xtx().clone();
+  xtx[2][3] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(InputStats::from_sums(s.count(), xtx, s.abs_sum(), s.sq_sum(), s.abs_max(), s.min(), s.max(), "f.h5:layer"),
+                    Catch::Contains("f.h5:layer") && Catch::Contains("xtx holds NaN or Inf values"));
+  auto mx = s.max().clone();
+  mx[0] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH(InputStats::from_sums(s.count(), s.xtx(), s.abs_sum(), s.sq_sum(), s.abs_max(), s.min(), mx, "f.h5:layer"),
+                    Catch::Contains("max holds NaN or Inf values"));
 }

@@ -3,9 +3,14 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
+#include <sys/wait.h>
+
+#include "io/atomic_file.hpp"
 #include "support/shared_data.hpp"
 
 namespace {
@@ -99,4 +104,46 @@ TEST_CASE("ptq quantize writes a model that ptq eval and ptq generate accept", "
   r = run_ptq("quantize -m " + bin + " --algo gptq --out " + dir + "/q2");
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains("needs calibration text: pass --calib FILE"));
+}
+
+TEST_CASE("a quantized model appears whole or not at all, static activation ranges included", "[cli][staged][kill]") {
+  // Issue 17: the ranges were measured and written after quantized/ was committed, so a run killed
+  // in between left a directory that a resumed sweep took as finished. Now they are part of it.
+  SHARED_FILE(bin, "models/stories260K.bin");
+  SHARED_FILE(calib, "text/tinystories_valid_calib.txt");
+  const std::string dir = ptq::test::scratch_dir("cli-static-commit");
+  const std::string args = "quantize --model " + bin + " --algo rtn --bits 8 --act-bits 8 --act-scheme static --calib " +
+                           calib + " --n-samples 4 --seqlen 64 --out " + dir + "/q";
+  const char* build = std::getenv("PTQ_BUILD_DIR");
+  const std::string ptq = std::string(build ? build : PTQ_SOURCE_DIR "/build") + "/ptq";
+  const int killed = std::system(("PTQ_FAULT=staged:before-swap:kill " + ptq + " --threads 1 " + args + " > /dev/null 2>&1").c_str());
+  CHECK((WIFSIGNALED(killed) || WEXITSTATUS(killed) != 0));
+  CHECK_FALSE(std::filesystem::exists(dir + "/q"));
+  auto r = run_ptq(args);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(std::filesystem::exists(dir + "/q/activation_ranges.json"));
+  CHECK(std::filesystem::exists(dir + "/q/quant_report.json"));
+  // The killed run's staging directory is gone.
+  for (const auto& e : std::filesystem::directory_iterator(dir)) CHECK(e.path().filename().string().find("partial") == std::string::npos);
+}
+
+TEST_CASE("ptq quantize refuses an output that overlaps its model or a user's directory", "[cli][staged][bad-input]") {
+  SHARED_FILE(bin, "models/stories260K.bin");
+  const std::string dir = ptq::test::scratch_dir("cli-overlap");
+  auto r = run_ptq("convert --model " + bin + " --out " + dir + "/hf");
+  REQUIRE(r.status == 0);
+  r = run_ptq("quantize --model " + dir + "/hf --algo rtn --bits 4 --out " + dir + "/hf");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("the output is the input " + dir + "/hf"));
+  r = run_ptq("quantize --model " + dir + "/hf --algo rtn --bits 4 --out " + dir + "/hf/q");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("the output lies inside the input"));
+  std::filesystem::create_directories(dir + "/user");
+  std::ofstream(dir + "/user/thesis.tex") << "years of work";
+  r = run_ptq("quantize --model " + dir + "/hf --algo rtn --bits 4 --out " + dir + "/user");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("exists and was not written by ptq"));
+  CHECK(ptq::io::read_text_file(dir + "/user/thesis.tex") == "years of work");
+  CHECK(std::filesystem::exists(dir + "/hf/model.safetensors"));
 }

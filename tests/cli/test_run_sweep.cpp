@@ -3,7 +3,9 @@
 // midway a re-run finishes only the missing runs and reports the same numbers as an uninterrupted run.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,4 +188,49 @@ TEST_CASE("ptq run --check validates every point and a mistake exits 1 with its 
   std::tie(rc, out) = ptq_run(dir + "/cache", "run -o calibration.n_samples=abc --check " + dir + "/sweep.yaml");
   CHECK(rc == 1);
   CHECK_THAT(out, Catch::Contains("ptq: error: -o calibration.n_samples=abc: calibration.n_samples: expected an integer, got 'abc'"));
+}
+
+TEST_CASE("a finished run is reused only while its input files are the same bytes", "[cli][sweep][resume]") {
+  // Issue 17: the resume hash covered the config and the model, not the texts the config names.
+  REQUIRE(fs::exists(ptq_binary()));
+  const std::string dir = ptq::test::scratch_dir("run-stale");
+  ptq::test::make_synthetic_experiment(dir);
+  std::ofstream(dir + "/one.yaml") << "name: one\nmodel: model\ntokenizer: tokenizer.bin\n"
+                                      "pipeline: [{algorithm: rtn, bits: 4, group_size: 32}]\n"
+                                      "eval: {perplexity: {texts: [eval.txt], protocol: gptq, seqlen: 64}}\n";
+  const std::string run = "run " + dir + "/one.yaml -o output=" + dir + "/out";
+  auto [rc, out] = ptq_run(dir + "/cache", run);
+  REQUIRE(rc == 0);
+  std::tie(rc, out) = ptq_run(dir + "/cache", run);
+  REQUIRE(rc == 0);
+  CHECK(count(out, "finished earlier (same config)") == 2);  // the FP baseline and the point
+  // Same path, other words: both runs are redone.
+  const std::string text = ptq::io::read_text_file(dir + "/eval.txt");
+  std::ofstream(dir + "/eval.txt") << text.substr(text.size() / 2) << text.substr(0, text.size() / 2);
+  std::tie(rc, out) = ptq_run(dir + "/cache", run);
+  INFO(out);
+  REQUIRE(rc == 0);
+  CHECK(count(out, "finished earlier (same config)") == 0);
+  CHECK(count(out, "its config, inputs or ptq changed since the last run") == 2);
+}
+
+TEST_CASE("a second ptq run of one experiment is refused, naming who holds it", "[cli][sweep][lock]") {
+  REQUIRE(fs::exists(ptq_binary()));
+  const std::string dir = ptq::test::scratch_dir("run-lock");
+  ptq::test::make_synthetic_experiment(dir);
+  std::ofstream(dir + "/one.yaml") << "name: one\nmodel: model\ntokenizer: tokenizer.bin\n"
+                                      "pipeline: [{algorithm: rtn, bits: 4}]\n";
+  fs::create_directories(dir + "/out/one");
+  // This test process plays the first `ptq run`: it holds the experiment's lock.
+  const int fd = ::open((dir + "/out/one/.ptq-run.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  REQUIRE(::write(fd, "4242", 4) == 4);
+  auto [rc, out] = ptq_run(dir + "/cache", "run " + dir + "/one.yaml -o output=" + dir + "/out");
+  CHECK(rc == 1);
+  CHECK_THAT(out, Catch::Contains(dir + "/out/one: ptq run: another ptq process (pid 4242) is writing this output"));
+  CHECK_FALSE(fs::exists(dir + "/out/one/runs/fp"));
+  ::close(fd);
+  std::tie(rc, out) = ptq_run(dir + "/cache", "run " + dir + "/one.yaml -o output=" + dir + "/out");
+  CHECK(rc == 0);
 }

@@ -330,3 +330,28 @@ TEST_CASE("a resolved experiment is a standalone file that loads to the same exp
   CHECK(y.exports[1].format == "gptq");
   CHECK(y.exports[1].checkpoint_format == "gptq_v2");
 }
+
+TEST_CASE("an experiment name is one directory: no climbing out of the output directory", "[config][plan][bad]") {
+  // Issue 17: `name: ../..` (or -o name=/abs) put the experiment's directory, which a re-run
+  // clears, outside `output`.
+  const std::string dir = fixture("plan-name");
+  const auto f = put(dir, "a.yaml", kBase);
+  for (const std::string bad : {"../..", "..", ".", "/tmp/elsewhere", "a/b"}) {
+    INFO(bad);
+    CHECK_THAT(error_of(f, {"name=" + bad}), Catch::Contains("name") && Catch::Contains("is not a plain directory name"));
+  }
+  const auto g = put(dir, "b.yaml", std::string("name: ../../victim\n") + kBase);
+  CHECK_THAT(error_of(g), Catch::Contains(g + ":1:7: name") && Catch::Contains("'../../victim' is not a plain directory name"));
+  CHECK(config::load_experiment(f, {"name=run-1.b"}).name == "run-1.b");
+}
+
+TEST_CASE("a sweep grid too large to be meant is refused before any work", "[config][plan][bad]") {
+  const std::string dir = fixture("plan-huge-sweep");
+  std::string values = "[";
+  for (int i = 0; i < 400; ++i) values += (i ? "," : "") + std::to_string(i + 1);
+  values += "]";
+  // 400^2 = 160,000 points; with more axes the product used to wrap around size_t silently.
+  const auto f = put(dir, "a.yaml", std::string(kBase) + "sweep:\n  calibration.seed: " + values +
+                                        "\n  calibration.n_samples: " + values + "\n");
+  CHECK_THAT(error_of(f), Catch::Contains("the sweep has more than 100000 points (axis 'calibration.n_samples' has 400 values)"));
+}

@@ -63,6 +63,12 @@ TEST_CASE("GPTQ on every ggml block grid beats round-to-nearest on the layer out
   }
   CHECK_THROWS_WITH(ggml::gptq_encode_rows(static_cast<uint32_t>(GgmlType::F16), W, H), Catch::Contains("F16"));
   CHECK_THROWS_AS(ggml::gptq_encode_rows(static_cast<uint32_t>(GgmlType::Q4_0), W, H.index({torch::indexing::Slice(0, 128)})), Error);
+  // Issue 17: damping <= 0 was accepted, and a failed first Cholesky factorisation ignored.
+  const auto q4 = static_cast<uint32_t>(GgmlType::Q4_0);
+  CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, H, 0.0), Catch::Contains("damping must be > 0"));
+  CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, H, -0.01), Catch::Contains("damping must be > 0"));
+  const torch::Tensor indefinite = H - 3 * H.diagonal().mean() * torch::eye(H.size(0));
+  CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, indefinite, 0.01), Catch::Contains("not positive definite"));
 }
 
 TEST_CASE("GPTQ on a ggml grid without input correlations is round-to-nearest on the type's grid", "[export][ggml][gptq]") {

@@ -17,6 +17,7 @@
 #include "model/decoder.hpp"
 #include "model/hf_export.hpp"
 #include "model/weight_source.hpp"
+#include "io/byte_builder.hpp"
 #include "support/shared_data.hpp"
 #include "tokenizer/spm_gguf_vocab.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -241,6 +242,21 @@ TEST_CASE("GGUF export refuses bad input with clear messages and leaves no file"
   opt.type = "q4_0";
   opt.fallback = "q8_0";
   CHECK_THROWS_WITH(exporter::export_gguf(*src, out, opt), Catch::Contains("fallback"));
+  // Issue 17: an importance matrix of another model (rows of another width) was silently ignored.
+  {
+    const std::string name = "blk.0.attn_q.weight";
+    test::Bytes dat;
+    dat.i32(1).i32(static_cast<int32_t>(name.size())).raw(name).i32(1).i32(128);
+    for (int i = 0; i < 128; ++i) dat.f32(1.0f);
+    test::write_bytes(dir + "/other.dat", dat.b);
+    opt.type = "q4_0";
+    opt.fallback = "f16";
+    opt.importance = dir + "/other.dat";
+    CHECK_THROWS_WITH(exporter::export_gguf(*src, out, opt),
+                      Catch::Contains(dir + "/other.dat") && Catch::Contains("holds 128 importance values for blk.0.attn_q.weight") &&
+                          Catch::Contains("rows have 64 weights: statistics of another model?"));
+    fs::remove(dir + "/other.dat");
+  }
   opt = {};
   opt.tokenizer = dir + "/missing.model";
   CHECK_THROWS_AS(exporter::export_gguf(*src, out, opt), Error);

@@ -2,6 +2,7 @@
 // time, each of which must give a single ptq::Error naming the file and the problem.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <optional>
 
 #include "core/error.hpp"
@@ -247,6 +248,30 @@ TEST_CASE("gguf: corrupted headers give one error naming the problem", "[gguf][b
 }
 
 // Quantized blocks with hand-computed values (ggml-common.h block layouts).
+TEST_CASE("gguf: counts a sparse file could back are refused before they cost memory", "[gguf][bad]") {
+  // Issue 17: counts were bounded only by the file's size, and a sparse file is cheap: 2^27 one-byte
+  // elements would become 2^27 int64 (1 GiB), 2^21 tensors 2^21 records. The files below are sparse
+  // (a few bytes written, the size set by truncate), so the test itself costs no disk.
+  const auto sparse = [](const std::string& name, const std::string& head, uint64_t size) {
+    const std::string path = ptq::test::scratch_dir("gguf_sparse") + "/" + name + ".gguf";
+    ptq::test::write_bytes(path, head);
+    std::filesystem::resize_file(path, size);
+    return path;
+  };
+  {
+    Bytes f;
+    f.raw("GGUF").u32(3).u64(0).u64(1).str("big.arr").u32(9).u32(0).u64(uint64_t(1) << 27);  // UINT8 elements
+    const std::string p = sparse("array", f.b, (uint64_t(1) << 27) + 256);
+    REQUIRE_PTQ_ERROR(GgufReader(p), p.c_str(), "'big.arr' claims 134217728 elements, more than ptq reads (67108864");
+  }
+  {
+    Bytes f;
+    f.raw("GGUF").u32(3).u64(uint64_t(1) << 21).u64(0);
+    const std::string p = sparse("tensors", f.b, uint64_t(1) << 27);
+    REQUIRE_PTQ_ERROR(GgufReader(p), p.c_str(), "tensor count 2097152 exceeds ptq's limit of 1048576");
+  }
+}
+
 TEST_CASE("gguf: 32-block quantized types dequantize to hand-computed values", "[gguf]") {
   auto one_block_file = [](uint32_t type, const Bytes& block) {
     Bytes f;

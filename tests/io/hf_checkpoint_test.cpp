@@ -169,6 +169,10 @@ TEST_CASE("hf config: bad configs name the file and key", "[hf][bad]") {
   CHECK_NOTHROW(parse_hf_config_text(with(""), w));
   REQUIRE_PTQ_ERROR(parse_hf_config_text("{", w), "dir/config.json: not valid JSON");
   REQUIRE_PTQ_ERROR(parse_hf_config_text("[]", w), "dir/config.json: expected a JSON object");
+  // Issue 17: a hostile config nesting a million arrays overflowed the stack in the walkers after
+  // parsing; now it stops at the parser.
+  REQUIRE_PTQ_ERROR(parse_hf_config_text(with(R"(,"x":)" + std::string(1000000, '[') + std::string(1000000, ']')), w),
+                    "dir/config.json: JSON nests deeper than 64 levels");
   REQUIRE_PTQ_ERROR(parse_hf_config_text(R"({"architectures":["GPT2LMHeadModel"]})", w),
                     "dir/config.json: key 'architectures': unsupported architecture 'GPT2LMHeadModel'");
   REQUIRE_PTQ_ERROR(parse_hf_config_text(R"({"hidden_size":4})", w), "missing key 'architectures'");

@@ -184,6 +184,23 @@ TEST_CASE("safetensors: malformed files give one error naming the file and probl
                 ok_data),
        {"tensors 'a' and 'b' overlap in the data region"}},
       {"bad_metadata", st_bytes(R"({"__metadata__":{"k":1}})", ""), {"__metadata__ value of 'k' is not a string"}},
+      // Found by review (issue 17): each was read without complaint before.
+      {"duplicate_name",
+       st_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}})",
+                ok_data),
+       {"header names 'a' twice"}},
+      {"empty_tensor_hides_overlap",  // z sorts between a and b and used to break the pairwise check
+       st_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                R"("b":{"dtype":"F32","shape":[1],"data_offsets":[6,10]}})",
+                std::string(10, '\0')),
+       {"tensors 'a' and 'z' overlap in the data region"}},
+      {"gap",
+       st_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                std::string(12, '\0')),
+       {"the data region has 4 unused bytes before tensor 'b' (at offset 4)"}},
+      {"trailing_bytes", st_bytes(ok_json, ok_data + "xyz"), {"the data region has 3 bytes after the last tensor"}},
+      {"deep_nesting", st_bytes("{\"__metadata__\":" + std::string(100000, '[') + std::string(100000, ']') + "}", ""),
+       {"header JSON nests deeper than 8 levels"}},
   };
   for (const Case& c : cases) {
     INFO(c.name);

@@ -72,6 +72,8 @@ TEST_CASE("malformed tokenizer.json files are clear errors", "[tokenizer][bpe]")
   require_error(dir + "/absent.json", "cannot open");
   require_error(write(dir, "bad_json.json", R"({"model": {"type": "BPE", "vocab": {"a": 0},)"), "not valid JSON");
   require_error(write(dir, "not_object.json", "[1, 2]"), "not a JSON object");
+  require_error(write(dir, "deep.json", "{\"model\":" + std::string(1000000, '[') + std::string(1000000, ']') + "}"),
+                "JSON nests deeper than 64 levels");
   require_error(write(dir, "no_model.json", R"({"added_tokens": []})"), "no 'model' object");
   require_error(write(dir, "no_vocab.json", R"({"model": {"type": "BPE", "merges": []}})"), "no 'model.vocab' object");
   require_error(write(dir, "no_merges.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}}})"), "no 'model.merges' array");
