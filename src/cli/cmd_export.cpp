@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "export/gguf_export.hpp"
 #include "export/hf_gptq_export.hpp"
+#include "mixed/gguf_target_export.hpp"
 #include "model/weight_source.hpp"
 
 namespace ptq::cli {
@@ -15,6 +16,8 @@ void add_export(CLI::App& app) {
     std::string model, out, format = "gguf";
     exporter::GgufExportOptions opt;
     exporter::HfExportOptions hf;
+    mixed::GgufTarget target;
+    std::string target_types;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("export", "Export a model to GGUF (llama.cpp) or a Hugging Face GPTQ / AWQ / fp16 checkpoint");
@@ -47,12 +50,22 @@ void add_export(CLI::App& app) {
                   "GPTQ on the block grid for Q4_0/Q5_0/Q8_0 matrices, with the Hessians of this ptq statistics .h5");
   cmd->add_option("--gptq-damp", args->opt.gptq_damp, "GPTQ damping (fraction of the mean Hessian diagonal)")
       ->capture_default_str();
+  cmd->add_option("--target-bpw", args->target.bpw,
+                  "Mixed precision: per-tensor types chosen to minimise the predicted KL with the file at most X bits "
+                  "per model weight (file bytes x 8 / weights); needs --sensitivity");
+  cmd->add_option("--target-size", args->target.size, "Mixed precision: as --target-bpw, with the file at most BYTES");
+  cmd->add_option("--sensitivity", args->target.sensitivity,
+                  "sensitivity.json of ptq sensitivity, measured with this export's method (--gptq-stats: gptq, "
+                  "--imatrix: imatrix, neither: rtn)");
+  cmd->add_option("--candidate-types", args->target_types,
+                  "Mixed precision: the types to choose from, comma-separated (default: the sensitivity table's)");
   cmd->add_option("--tokenizer,-t", args->opt.tokenizer, "Tokenizer (default: found beside the model)");
   cmd->add_option("--name", args->opt.name, "general.name (default: the model file's stem)");
   cmd->add_option("--out,-o", args->out, "Output .gguf file (gguf) or directory (gptq, awq, hf-fp16)")->required();
   cmd->callback([args, cmd] {
     if (args->format == "gptq" || args->format == "awq" || args->format == "hf-fp16") {
-      for (const char* gguf_only : {"--type", "--fallback", "--override", "--imatrix", "--gptq-stats", "--gptq-damp", "--name"}) {
+      for (const char* gguf_only : {"--type", "--fallback", "--override", "--imatrix", "--gptq-stats", "--gptq-damp", "--name",
+                                    "--target-bpw", "--target-size", "--sensitivity", "--candidate-types"}) {
         if (cmd->get_option(gguf_only)->count() > 0) {
           throw Error(std::string(gguf_only) + " applies to --format gguf only (the grid of a " + args->format +
                       " export is the quantized model's own)");
@@ -79,6 +92,22 @@ void add_export(CLI::App& app) {
       throw Error("--checkpoint-format and --unaligned apply to --format gptq / awq only");
     }
     auto src = model::open_weights(args->model);
+    const bool targeted = cmd->get_option("--target-bpw")->count() || cmd->get_option("--target-size")->count();
+    if (targeted) {
+      if (cmd->get_option("--type")->count()) throw Error("--type cannot be combined with --target-bpw / --target-size");
+      if (!args->target_types.empty()) args->target.types = {args->target_types};
+      const auto r = mixed::export_gguf_to_budget(*src, args->out, args->opt, args->target);
+      std::cout << "wrote " << args->out << ": " << r.exported.bytes << " bytes (budget " << r.budget << ", "
+                << r.record["bits_per_weight"].get<double>() << " bits per weight), predicted " << r.allocation.cost
+                << " " << r.allocation.predicted << (r.allocation.exact ? " (exact knapsack)" : " (Lagrangian)")
+                << "; types:";
+      for (const auto& [t, n] : r.record["type_counts"].items()) std::cout << " " << t << " x" << n.get<int>();
+      std::cout << "; allocation in " << args->out << ".allocation.json\n";
+      return;
+    }
+    if (cmd->get_option("--sensitivity")->count() || cmd->get_option("--candidate-types")->count()) {
+      throw Error("--sensitivity and --candidate-types apply with --target-bpw or --target-size only");
+    }
     const auto res = exporter::export_gguf(*src, args->out, args->opt);
     std::cout << "wrote " << args->out << ": " << res.tensors.size() << " tensors (" << args->opt.type;
     if (!res.fallbacks.empty()) std::cout << ", " << res.fallbacks.size() << " fell back";

@@ -19,6 +19,7 @@ void add_quantize(CLI::App& app);
 void add_export(CLI::App& app);
 void add_report(CLI::App& app);
 void add_train(CLI::App& app);
+void add_sensitivity(CLI::App& app);
 
 // A model with its tokenizer, as every command opens them.
 struct LoadedModel {

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_export(app);
   ptq::cli::add_report(app);
   ptq::cli::add_train(app);
+  ptq::cli::add_sensitivity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -152,7 +152,8 @@ GgufExportResult export_gguf(const model::WeightSource& src, const std::string& 
   for (const Planned& t : plan) {
     if (shapes.at(t.hf).size() == 2) matrices.push_back(t.gguf);
   }
-  const ImportanceMap importance = opt.importance.empty() ? ImportanceMap{} : load_importance(opt.importance, matrices);
+  const ImportanceMap importance =
+      opt.importance.empty() || opt.layout_only ? ImportanceMap{} : load_importance(opt.importance, matrices);
   for (const Planned& t : plan) {
     const std::vector<int64_t>& shape = shapes.at(t.hf);
     const std::vector<int64_t> dims(shape.rbegin(), shape.rend());  // ggml order: row length first
@@ -178,8 +179,9 @@ GgufExportResult export_gguf(const model::WeightSource& src, const std::string& 
   }
 
   std::unique_ptr<calib::StatsReader> gptq_stats;
-  if (!opt.gptq_stats.empty()) gptq_stats = std::make_unique<calib::StatsReader>(opt.gptq_stats);
+  if (!opt.gptq_stats.empty() && !opt.layout_only) gptq_stats = std::make_unique<calib::StatsReader>(opt.gptq_stats);
   res.bytes = w.write(out, [&](size_t i, const io::GgufWriter::Tensor& info) {
+    if (opt.layout_only) return std::vector<uint8_t>(info.nbytes, 0);
     const Planned& p = plan[i];
     torch::Tensor x = src.load(p.hf).to(torch::kFloat32);
     if (p.rotary_heads > 0) x = io::rotate_half_to_interleaved(x, p.rotary_heads);

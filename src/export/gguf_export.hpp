@@ -35,6 +35,9 @@ struct GgufExportOptions {
   // empty: found beside the model (model::find_tokenizer).
   std::string tokenizer;
   std::string name;  // general.name; empty: the model file's stem
+  // Writes zeros in place of every tensor's data (nothing is quantized): the file has the exact size
+  // and per-tensor types of the real export, for byte accounting against a size budget.
+  bool layout_only = false;
 };
 
 struct GgufExportResult {
