@@ -21,7 +21,9 @@ build: configure
 brown:
 	bash scripts/zoo/fetch_brown.sh
 
-quickstart: build brown
+# The quickstart needs the ptq binary only, not the tests and benchmarks.
+quickstart: configure brown
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target ptq
 	./$(BUILD_DIR)/ptq run configs/quickstart.yaml
 
 test: build brown
