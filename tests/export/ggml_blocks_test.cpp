@@ -116,8 +116,8 @@ TEST_CASE("ggml blocks refuse rows that are not whole blocks", "[export][ggml]")
   CHECK_THROWS_AS(ggml::quantize_row_q8_0(x.data(), b.data(), 40), Error);
   CHECK_THROWS_WITH(ggml::encode_rows(static_cast<uint32_t>(io::GgmlType::Q4_0), x.data(), 1, 40),
                     Catch::Contains("40") && Catch::Contains("32"));
-  CHECK_THROWS_WITH(ggml::encode_rows(static_cast<uint32_t>(io::GgmlType::IQ4_NL), x.data(), 1, 256),
-                    Catch::Contains("IQ4_NL"));
+  CHECK_THROWS_WITH(ggml::encode_rows(static_cast<uint32_t>(io::GgmlType::IQ2_XXS), x.data(), 1, 256),
+                    Catch::Contains("IQ2_XXS"));
   CHECK_THROWS_WITH(ggml::encode_rows(static_cast<uint32_t>(io::GgmlType::Q4_K), x.data(), 1, 40),
                     Catch::Contains("40") && Catch::Contains("256"));
   // F32 and F16 have block size 1: any row length.
