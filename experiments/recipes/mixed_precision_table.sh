@@ -88,7 +88,7 @@ for m in "${models[@]}"; do
   done
   # The front: ptq's allocations at sizes spread over the reachable range (the range from an error message).
   range=$("$ptq" export -m "$model" -t "$tok" --fallback f16 --gptq-stats "$stats" --sensitivity "$sens/sensitivity.json" \
-            --target-size 1 -o "$d/none.gguf" 2>&1 | sed -n 's/.*reachable range \([0-9]*\) \.\. \([0-9]*\) bytes.*/\1 \2/p')
+            --target-size 1 -o "$d/none.gguf" 2>&1 | sed -n 's/.*reachable range \([0-9]*\) \.\. \([0-9]*\) bytes.*/\1 \2/p' || true)
   read -r lo hi <<<"$range"
   for k in $(seq 0 "$front_points"); do
     size=$(( lo + (hi - lo) * k / front_points ))
