@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/common/algorithm.hpp"
@@ -145,13 +146,26 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
   return best;
 }
 
+int64_t clip_token_step(int64_t n_tokens, int64_t window, int64_t clip_tokens) {
+  int64_t step = std::max<int64_t>(1, n_tokens / std::max<int64_t>(1, clip_tokens));
+  // A step sharing a factor with the window length revisits the same few positions of every window:
+  // 128 windows of 256 tokens at step 64 give positions 0, 64, 128, 192 only, a quarter of the
+  // tokens at position 0, where attention sees one token and activations are atypical. A step
+  // coprime with the window visits every position equally often (llm-awq's 512-token blocks at its
+  // usual odd stride do too).
+  if (window > 1) {
+    while (step > 1 && std::gcd(step, window) != 1) --step;
+  }
+  return step;
+}
+
 ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& input, const IntGrid& grid,
                            const AwqOptions& opt) {
   torch::NoGradGuard no_grad;
   const int64_t O = weight.size(0), C = weight.size(1);
+  const int64_t window = input.dim() == 3 ? input.size(1) : 0;
   auto x = input.reshape({-1, C});
-  const int64_t step = std::max<int64_t>(1, x.size(0) / opt.clip_tokens);
-  x = x.slice(0, 0, x.size(0), step).contiguous();  // [n_tok, C]
+  x = x.slice(0, 0, x.size(0), clip_token_step(x.size(0), window, opt.clip_tokens)).contiguous();  // [n_tok, C]
   // Clipping groups: the grid's groups, or a block type's blocks.
   const int64_t gs = !opt.ggml_type.empty() ? ggml::block_size_of(ggml::block_type_by_name(opt.ggml_type))
                      : grid.group_size > 0  ? grid.group_size

@@ -12,7 +12,9 @@
 //   2. Clip search, per consumer except q_proj and k_proj: per output row and group, the range
 //      max|w| is shrunk by 1 - i/clip_n_grid for i < clip_max_shrink * clip_n_grid, the weights are
 //      clamped to ±range and quantized, and the range with the smallest mean squared error of the
-//      group's partial products over <= clip_tokens evenly strided calibration tokens is kept.
+//      group's partial products over ~clip_tokens evenly strided calibration tokens is kept. The
+//      stride is made coprime with the calibration window length (clip_token_step), so the tokens
+//      cover every position of the windows instead of a few aliased ones.
 // The grid's rounding (RTN, or GPTQ for AWQ+GPTQ) comes after, in the pipeline.
 #pragma once
 #include <memory>
@@ -49,6 +51,9 @@ struct ClipSearch {
   torch::Tensor clipped;   // [out, in]
   double mean_shrink = 1;  // mean of max_val / original max
 };
+// The stride through n_tokens calibration tokens (windows of `window` tokens, 0 when unknown) that
+// keeps about clip_tokens of them: n_tokens / clip_tokens, lowered until coprime with the window.
+int64_t clip_token_step(int64_t n_tokens, int64_t window, int64_t clip_tokens);
 ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& input, const IntGrid& grid,
                            const AwqOptions& opt);
 
