@@ -14,6 +14,7 @@ const std::map<std::string, Factory>& table() {
   static const std::map<std::string, Factory> t = {
       {"rtn", make_rtn},
       {"gptq", make_gptq},
+      {"gptaq", make_gptaq},
       {"hqq", make_hqq},
   };
   return t;

@@ -24,6 +24,7 @@ std::vector<std::string> transform_names();
 // The factories, one per algorithm folder.
 std::unique_ptr<Algorithm> make_rtn(const nlohmann::json& options);
 std::unique_ptr<Algorithm> make_gptq(const nlohmann::json& options);
+std::unique_ptr<Algorithm> make_gptaq(const nlohmann::json& options);
 std::unique_ptr<Algorithm> make_hqq(const nlohmann::json& options);
 std::unique_ptr<Transform> make_awq(const nlohmann::json& options);
 std::unique_ptr<Transform> make_smoothquant(const nlohmann::json& options);

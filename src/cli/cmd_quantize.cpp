@@ -17,6 +17,7 @@ void add_quantize(CLI::App& app) {
     bool act_order = false, static_groups = false, one_shot = false, no_true_sequential = false;
     double damp = 0.01;
     int block_size = 128;
+    double gptaq_alpha = 0.25;
     std::vector<std::string> transforms;
     double alpha = 0.5;
     bool alpha_search = false, duo_scaling = false, no_clip = false;
@@ -63,6 +64,7 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--static-groups", a->static_groups, "GPTQ: fit all group parameters before quantizing");
   cmd->add_option("--damp", a->damp, "GPTQ: damping as a fraction of the mean Hessian diagonal")->capture_default_str()->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--block-size", a->block_size, "GPTQ: columns per lazy batch update")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--gptaq-alpha", a->gptaq_alpha, "GPTAQ (--algo gptaq; GPTQ's options apply too): weight of the FP-input term (X_fp - X) X^T")->capture_default_str()->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--hqq-lp-norm", a->hqq.lp_norm, "HQQ: p of the error norm |W - Q(W)|_p^p, in (0, 1]")->capture_default_str()->check(CLI::Range(1e-3, 1.0));
   cmd->add_option("--hqq-beta", a->hqq.beta, "HQQ: initial half-quadratic penalty beta")->capture_default_str()->check(CLI::Range(1e-6, 1e9));
   cmd->add_option("--hqq-kappa", a->hqq.kappa, "HQQ: beta's growth per step")->capture_default_str()->check(CLI::Range(1.0, 10.0));
@@ -112,6 +114,10 @@ void add_quantize(CLI::App& app) {
     if (spec.algorithm == "gptq") {
       spec.algorithm_options = {{"act_order", a->act_order}, {"static_groups", a->static_groups},
                                 {"damp_percent", a->damp}, {"block_size", a->block_size}};
+    }
+    if (spec.algorithm == "gptaq") {
+      spec.algorithm_options = {{"act_order", a->act_order}, {"static_groups", a->static_groups}, {"damp_percent", a->damp},
+                                {"block_size", a->block_size}, {"alpha", a->gptaq_alpha}};
     }
     if (spec.algorithm == "hqq") {
       const auto& h = a->hqq;

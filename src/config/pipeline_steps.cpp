@@ -5,6 +5,7 @@
 #include "algorithms/common/act_quant.hpp"
 #include "algorithms/awq/awq.hpp"
 #include "algorithms/common/int_grid.hpp"
+#include "algorithms/gptaq/gptaq.hpp"
 #include "algorithms/hqq/hqq.hpp"
 #include "algorithms/rotation/rotate_step.hpp"
 #include "algorithms/smoothquant/smoothquant.hpp"
@@ -49,6 +50,7 @@ const std::vector<StepKind>& step_table() {
   static const algo::AwqOptions kAwq;
   static const algo::SmoothQuantOptions kSq;
   static const algo::HqqOptions kHqq;
+  static const algo::GptaqOptions kGptaq;
   static const std::vector<StepKind> t = {
       {"rtn", "quantizer", with_grid({})},
       {"gptq", "quantizer",
@@ -56,6 +58,14 @@ const std::vector<StepKind>& step_table() {
                   {"damp_percent", T::Double, 0.0, 10.0, {}, 0.01},
                   {"act_order", T::Bool, 0, 0, {}, false},
                   {"static_groups", T::Bool, 0, 0, {}, false}})},
+      // GPTAQ (algorithms/gptaq): GPTQ's options and the weight of the FP-input term; needs
+      // sequential calibration (read_pipeline refuses one-shot).
+      {"gptaq", "quantizer",
+       with_grid({{"block_size", T::Int, 1, 1 << 20, {}, kGptaq.gptq.block_size},
+                  {"damp_percent", T::Double, 0.0, 10.0, {}, kGptaq.gptq.damp_percent},
+                  {"act_order", T::Bool, 0, 0, {}, kGptaq.gptq.act_order},
+                  {"static_groups", T::Bool, 0, 0, {}, kGptaq.gptq.static_groups},
+                  {"alpha", T::Double, 0.0, 100.0, {}, kGptaq.alpha}})},
       // HQQ (algorithms/hqq): data-free; ranges as its constructor checks them.
       {"hqq", "quantizer",
        with_grid({{"lp_norm", T::Double, 1e-3, 1.0, {}, kHqq.lp_norm},

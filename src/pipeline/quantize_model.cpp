@@ -143,6 +143,16 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   if (algorithm->needs_calibration() && !calibrate) {
     fail("algorithm '" + spec.algorithm + "'", "needs calibration text: pass --calib FILE");
   }
+  // GPTAQ: sequential calibration carries the FP model alongside (calibration/layerwise.hpp).
+  const bool fp_stream = !keep_fp && algorithm->needs_fp_inputs();
+  if (fp_stream && spec.calibration.mode != "sequential") {
+    fail("algorithm '" + spec.algorithm + "'", "needs sequential calibration (one-shot inputs are the FP model's own, and GPTAQ would be GPTQ): drop --one-shot / set calibration.mode: sequential");
+  }
+  if (fp_stream && !block_steps.empty()) {
+    fail("algorithm '" + spec.algorithm + "'", "cannot follow a block transform (" + block_steps.front().name + "), which calibrates on full-precision activations only");
+  }
+  calib::CalibrationOptions calib_opt = spec.calibration;
+  calib_opt.fp_inputs = fp_stream;
   if (!transforms.empty() && !calibrate) {
     fail("transform '" + transforms.front()->name() + "'", "needs calibration text: pass --calib FILE");
   }
@@ -195,6 +205,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
                   {"hessian_dtype", spec.calibration.fp64_hessian ? "float64" : "float32"},
                   {"ptq_version", PTQ_VERSION}};
     if (rotation) provenance["rotation"] = rotation->to_json();  // the model the statistics are taken on
+    if (fp_stream) provenance["fp_inputs"] = true;
     if (spec.calibration.mode == "sequential" && transforms.empty()) {
       // Each layer's inputs come from the quantized layers before it: the statistics depend on how.
       provenance["true_sequential"] = spec.calibration.true_sequential;
@@ -211,6 +222,10 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       log << "calibration: block-wise on full-precision activations (transforms need the activations; statistics are not cached)\n";
     } else if (keep_fp) {
       summary.stats_path.clear();  // nothing is quantized: no statistics
+    } else if (fp_stream) {
+      // The store keeps no cross term: computed for this run, not cached.
+      summary.stats_path.clear();
+      log << "calibration: sequential with the full-precision model alongside (GPTAQ's cross term; statistics are not cached)\n";
     } else if (why.empty()) {
       summary.stats_reused = true;
       reader = std::make_unique<calib::StatsReader>(summary.stats_path);
@@ -227,7 +242,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1, {spec.model, tok_path, spec.calib.path});
   LayerQuantizer lq{*algorithm, spec.grid, log};
   const auto all_tensors = source->tensors();
-  Progress progress(std::string(writer || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
+  Progress progress(std::string(writer || fp_stream || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
   // `w`, when given, holds the layer's norms and biases as a transform left them.
   auto write_layer = [&](int L, double secs, const model::LayerWeights* w) {
     std::map<std::string, torch::Tensor> fp;
@@ -310,11 +325,12 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       model::LayerWeights w = model.load_layer(L);
       write_layer(L, seconds_since(t0), &w);
     }
-  } else if (writer) {
+  } else if (writer || fp_stream) {
     calib::calibrate_layerwise(
-        model, samples, spec.calibration,
+        model, samples, calib_opt,
         [&](model::LayerWeights& w, const calib::StageStats& stage) {
           for (const auto& [input, stats] : stage.inputs) {
+            if (!writer) break;
             std::vector<std::string> names;
             for (const auto& l : calib::linears_reading(input)) names.push_back(model::layer_prefix(w.index) + l);
             writer->add(names, input, stats);
@@ -322,7 +338,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
           for (const auto& linear : stage.linears) lq.run(w, linear, &stage.of(linear));
         },
         [&](int L, double secs) { write_layer(L, secs, nullptr); });
-    writer->commit();
+    if (writer) writer->commit();
   } else {
     for (int L = 0; L < cfg.num_layers; ++L) {
       const auto t0 = Clock::now();
