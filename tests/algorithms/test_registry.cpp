@@ -5,7 +5,7 @@
 using namespace ptq::algo;
 
 TEST_CASE("Algorithms are made by name with their options checked", "[algorithms]") {
-  CHECK(algorithm_names() == std::vector<std::string>{"gptq", "rtn"});
+  CHECK(algorithm_names() == std::vector<std::string>{"gptaq", "gptq", "hqq", "rtn"});
   auto g = make_algorithm("gptq", {{"act_order", true}, {"damp_percent", 0.1}});
   CHECK(g->name() == "gptq");
   CHECK(g->needs_calibration());

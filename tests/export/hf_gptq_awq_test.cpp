@@ -17,6 +17,7 @@
 #include "export/gptq_packing.hpp"
 #include "export/hf_gptq_export.hpp"
 #include "io/atomic_file.hpp"
+#include "io/staged_directory.hpp"
 #include "io/hf_checkpoint.hpp"
 #include "io/hf_packed_checkpoint.hpp"
 #include "io/quantized_checkpoint.hpp"
@@ -410,11 +411,12 @@ TEST_CASE("Bad input fails naming the layer and leaves no output", "[hf][export]
   exporter::HfExportOptions opt;
   fs::create_directories(dir + "/out");
   io::write_file_atomically(dir + "/out/earlier.txt", "an earlier export\n");
+  io::write_file_atomically(dir + "/out/" + io::kOutputMarker, "{}\n");  // ptq wrote it
   CHECK_THROWS_WITH(exporter::export_hf(zero0, dir + "/out", opt),
                     Catch::Contains("model.layers.1.self_attn.q_proj") && Catch::Contains("zero point 0") &&
                         Catch::Contains("gptq_v2") && Catch::Contains("--sym"));
   // Interrupted: the earlier output is intact, nothing else was left beside it.
-  CHECK(dir_bytes(dir + "/out") == std::map<std::string, std::string>{{"earlier.txt", "an earlier export\n"}});
+  CHECK(dir_bytes(dir + "/out") == std::map<std::string, std::string>{{".ptq-output", "{}\n"}, {"earlier.txt", "an earlier export\n"}});
   CHECK_THROWS(exporter::export_hf(zero0, dir + "/new", opt));
   CHECK_FALSE(fs::exists(dir + "/new"));
   for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().find("partial") == std::string::npos);

@@ -4,6 +4,11 @@
 // step named by PTQ_FAULT.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/byte_builder.hpp"
 #include "io/staged_directory.hpp"
 #include "support/shared_data.hpp"
 
@@ -97,8 +103,8 @@ TEST_CASE("one writer per output: the second is told who holds it", "[io][staged
   const fs::path dir = test::scratch_dir("staged-lock");
   const std::string out = (dir / "out").string();
   io::StagedDirectory first(out, "test output");
-  REQUIRE_PTQ_ERROR(io::StagedDirectory(out, "test output"),
-                    "another ptq process (pid " + std::to_string(::getpid()) + ") is writing this output");
+  const std::string held = "another ptq process (pid " + std::to_string(::getpid()) + ") is writing this output";
+  REQUIRE_PTQ_ERROR(io::StagedDirectory(out, "test output"), held.c_str());
   io::write_file_atomically(first.file("data.txt"), "one");
   first.commit();
   CHECK(get(dir / "out" / "data.txt") == "one");
@@ -145,7 +151,7 @@ TEST_CASE("a writer killed at any step of its commit leaves an old or a new outp
     // Right after the kill: the earlier (f32) or the new (f16) output, complete.
     REQUIRE(fs::exists(dir / "hf" / "model.safetensors"));
     const auto size = fs::file_size(dir / "hf" / "model.safetensors");
-    CHECK((size == f32_size || size * 2 < f32_size + 64));
+    CHECK((size == f32_size || size < f32_size * 6 / 10));  // f32, or f16 (half the data, same header)
     CHECK(fs::exists(dir / "hf" / "config.json"));
     // The next writer cleans up after the dead one and succeeds.
     const Run next = convert("", "f32");

@@ -12,6 +12,7 @@
 #include "calibration/stats_store.hpp"
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
+#include "io/staged_directory.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "model/architecture.hpp"
 #include "model/model_files.hpp"
@@ -99,7 +100,7 @@ TEST_CASE("GPTQ runs are byte-identical and reuse matching statistics", "[pipeli
   CHECK_FALSE(rb.stats_reused);
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(a.out)) files.push_back(e.path().filename().string());
-  CHECK(files.size() == 11u);  // 6 shards, index, config, report, tokenizer + its config
+  CHECK(files.size() == 12u);  // 6 shards, index, config, report, tokenizer + its config, the .ptq-output marker
   for (const auto& f : files) {
     if (f == "quant_report.json") continue;  // holds timings
     INFO(f);
@@ -167,9 +168,10 @@ TEST_CASE("Bad input stops quantize with the file or layer named, and keeps earl
   const auto cfg = model::synthetic_config(32, 64, 2, 4, 2, 512);
   model::write_synthetic_model(cfg, dir + "/nan_weight", 1, "model.layers.1.mlp.up_proj.weight");
   model::write_synthetic_model(cfg, dir + "/nan_norm", 1, "model.layers.1.input_layernorm.weight");
-  // An earlier output that a failed run must not destroy.
+  // An earlier output (ptq's own: it holds the marker) that a failed run must not destroy.
   fs::create_directories(dir + "/out");
   io::write_file_atomically(dir + "/out/keep.txt", "earlier run");
+  io::write_file_atomically(dir + "/out/" + io::kOutputMarker, "{}\n");
   std::ostringstream log;
 
   pipeline::QuantizeSpec s;
@@ -193,7 +195,7 @@ TEST_CASE("Bad input stops quantize with the file or layer named, and keeps earl
   s.sampling.seqlen = 128;
   s.calib.path.clear();
   CHECK_THROWS_WITH(pipeline::quantize_model(s, log), Catch::Contains("needs calibration text"));
-  s.algorithm = "gptqq";
+  s.algorithm = "gptqx";
   CHECK_THROWS_WITH(pipeline::quantize_model(s, log), Catch::Contains("did you mean 'gptq'"));
   s.algorithm = "gptq";
   s.algorithm_options = {{"act_ordr", true}};
