@@ -80,7 +80,7 @@ TEST_CASE("edit distance for did-you-mean", "[config]") {
   CHECK(config::edit_distance("model", "model") == 0);
 }
 
-TEST_CASE("the quickstart experiment file is valid: 7 methods on the default model, one calibration", "[config]") {
+TEST_CASE("the quickstart experiment file is valid: 11 methods on the default model, one calibration", "[config]") {
   // The quickstart needs the committed default model and the Brown splits (make brown; make test runs it).
   const std::string root = PTQ_SOURCE_DIR;
   if (!std::filesystem::exists(root + "/data/brown/calib.txt")) {
@@ -88,7 +88,7 @@ TEST_CASE("the quickstart experiment file is valid: 7 methods on the default mod
     return;
   }
   const auto plan = config::load_plan(root + "/configs/quickstart.yaml");
-  REQUIRE(plan.points.size() == 7);
+  REQUIRE(plan.points.size() == 11);
   std::vector<std::string> methods;
   for (const auto& p : plan.points) {
     CHECK(p.x.calibration.mode == "one-shot");
@@ -98,6 +98,8 @@ TEST_CASE("the quickstart experiment file is valid: 7 methods on the default mod
     for (const auto& s : p.x.pipeline) m += (m.empty() ? "" : "+") + s.algorithm + std::to_string(p.x.quantizer().grid["bits"].get<int>());
     methods.push_back(m);
   }
-  CHECK(methods == std::vector<std::string>{"rtn4", "rtn3", "gptq4", "gptq3", "awq4+rtn4", "awq3+rtn3", "smoothquant8+rtn8"});
-  CHECK(plan.points.back().x.quantizer().act["act_bits"] == 8);
+  CHECK(methods == std::vector<std::string>{"rtn4", "rtn3", "gptq4", "gptq3", "awq4+rtn4", "awq3+rtn3", "smoothquant8+rtn8",
+                                            "hqq4", "hqq3", "gptq4", "rotate4+gptq4"});
+  CHECK(plan.points[6].x.quantizer().act["act_bits"] == 8);
+  CHECK(plan.points.back().x.quantizer().act["act_bits"] == 4);
 }
