@@ -24,9 +24,8 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
   }
   // glibc's mmap threshold, fixed (glibc otherwise raises it as large blocks are freed, and the
-  // heap then fragments as a layer-by-layer pass proceeds). Session 1 fixed it at 256 KB, which
-  // returned every activation above that to the system at free: each forward then page-faulted its
-  // activations afresh (eval of the default model 3.0k tokens/s; 4 MB: 4.6k; 32 MB: 6.1k). 32 MB
+  // heap then fragments as a layer-by-layer pass proceeds). At 256 KB every activation above that
+  // goes back to the system at free, and each forward page-faults its activations afresh (eval of the default model 3.0k tokens/s; 4 MB: 4.6k; 32 MB: 6.1k). 32 MB
   // (glibc's maximum) keeps activations on the heap; layer weights of large models stay above it.
   // PTQ_MMAP_THRESHOLD (bytes) overrides it when peak memory matters more than speed.
   const char* mmap_threshold = std::getenv("PTQ_MMAP_THRESHOLD");
