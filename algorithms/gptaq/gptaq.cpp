@@ -15,6 +15,7 @@
 
 #include "algorithms/rtn/rtn.hpp"
 #include "core/error.hpp"
+#include "core/threads.hpp"
 
 namespace ptq::algo {
 
@@ -23,38 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// f(begin, end) over [0, n) in contiguous ranges, one per thread (at::get_num_threads(), the caller
-// included). Plain std::thread: at::parallel_for runs serially in code built without -fopenmp.
-template <typename F>
-void for_ranges(int64_t n, const F& f) {
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), n);
-  if (threads <= 1) {
-    if (n > 0) f(int64_t{0}, n);
-    return;
-  }
-  std::vector<std::exception_ptr> errors(threads);
-  auto run = [&](int64_t t) {
-    try {
-      f(n * t / threads, n * (t + 1) / threads);
-    } catch (...) {
-      errors[t] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> workers;
-  for (int64_t t = 1; t < threads; ++t) {
-    try {
-      workers.emplace_back(run, t);
-    } catch (const std::system_error&) {
-      run(t);
-    }
-  }
-  run(0);
-  for (auto& w : workers) w.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-}
 
 // Rows of W handled together in the column loop (one short contiguous vector per column).
 constexpr int64_t kRows = 16;
@@ -110,7 +79,7 @@ struct Columns {
     uint8_t* qt = QT.data_ptr<uint8_t>();
     const float* u_all = U.data_ptr<float>();
     const float* p_all = P.data_ptr<float>();
-    for_ranges(tiles, [&](int64_t tb, int64_t te) {
+    parallel_ranges(tiles, 1, [&](int64_t tb, int64_t te) {
       std::vector<float> buf((count - c0) * kRows);
       auto col = [&](int64_t j) { return buf.data() + (j - c0) * kRows; };
       for (int64_t t = tb; t < te; ++t) {
