@@ -11,7 +11,8 @@
 // columns still free (w_i dXXT[i, j>i] H_{j>i}^-1, which U's trailing blocks give). P costs two
 // cols^3 products once; each block of columns then works on its own slices of U and P, and the lazy
 // update of the trailing columns is a second sgemm beside GPTQ's, so a block stays O(cols^2).
-// alpha (0.25 in the reference) weights the asymmetric term. Everything else (act-order, groups,
+// alpha (0.25 in the reference) weights the asymmetric term. GPTAQ is GPTQ's own column loop with P
+// as its extra feedback (gptq_quantize with an ExtraFeedback), so everything else (act-order, groups,
 // static groups, dead columns, damping x10 up to 5 times then RTN) is GPTQ's, and with dXXT = 0 the
 // result is GPTQ's to the bit.
 //

@@ -171,6 +171,8 @@ struct Work {
   torch::Tensor U;                   // [cols, cols] upper factor of H^-1, working order
   torch::Tensor ET;                  // [bs, pr] scaled rounding errors of the current block
   torch::Tensor QT;                  // [cols, pr] codes
+  torch::Tensor P;                   // [cols, cols] the extra feedback term, working order (undefined: none)
+  torch::Tensor VT;                  // [bs, pr] with P: the block's columns as they were when quantized
   std::vector<int32_t> group_of_pos;
   std::vector<float> scale, zero;    // [groups][pr]
 
@@ -189,6 +191,8 @@ struct Work {
     float* et = ET.data_ptr<float>();
     uint8_t* qt = QT.data_ptr<uint8_t>();
     const float* u_all = U.data_ptr<float>();
+    const float* p_all = P.defined() ? P.data_ptr<float>() : nullptr;
+    float* vt = P.defined() ? VT.data_ptr<float>() : nullptr;
     parallel_ranges(tiles, 1, [&](int64_t tb, int64_t te) {
       // Block column j (>= c0) of the tile: x(j)[0 .. kTile).
       std::vector<float> buf((count - c0) * kTile);
@@ -210,10 +214,25 @@ struct Work {
             quantize_tile_column(x(i), s, z, d, fmaxq, qt + pos * pr + r0, e);
           }
           std::memcpy(et + i * pr + r0, e, sizeof(e));
+          if (!p_all) {
+            for (int64_t j = i + 1; j < count; ++j) {
+              const float uj = u[j];
+              float* xj = x(j);
+              for (int64_t k = 0; k < kTile; ++k) xj[k] -= e[k] * uj;
+            }
+            continue;
+          }
+          // GPTQ's update as above, then the extra term: with P = 0 it adds exact zeros, so the
+          // result is GPTQ's to the bit.
+          float w[kTile];
+          std::memcpy(w, x(i), sizeof(w));
+          std::memcpy(vt + i * pr + r0, w, sizeof(w));
+          const float* p = p_all + pos * cols + i1;
           for (int64_t j = i + 1; j < count; ++j) {
-            const float uj = u[j];
+            const float uj = u[j], pj = p[j];
             float* xj = x(j);
             for (int64_t k = 0; k < kTile; ++k) xj[k] -= e[k] * uj;
+            for (int64_t k = 0; k < kTile; ++k) xj[k] += w[k] * pj;
           }
         }
         for (int64_t j = c1; j < count; ++j) std::memcpy(wt + (i1 + j) * pr + r0, x(j), sizeof(float) * kTile);
@@ -228,6 +247,19 @@ struct Work {
     if (pr == 0 || c >= cols) return;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols - c, pr, count, -1.0f, U.data_ptr<float>() + i1 * cols + c, cols,
                 ET.data_ptr<float>(), pr, 1.0f, WT.data_ptr<float>() + c * pr, pr);
+    if (P.defined()) {  // + P[blk, c:]^T VT
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols - c, pr, count, 1.0f, P.data_ptr<float>() + i1 * cols + c, cols,
+                  VT.data_ptr<float>(), pr, 1.0f, WT.data_ptr<float>() + c * pr, pr);
+    }
+  }
+
+  // The block's pending lazy update of positions [b, b + n) (past the block) from its first c0
+  // columns, applied to a copy: cur - U[blk, b:]^T ET (+ P[blk, b:]^T VT).
+  torch::Tensor pending(const torch::Tensor& cur, int64_t i1, int64_t c0, int64_t b, int64_t n) const {
+    if (c0 == 0) return cur;
+    auto out = cur - U.narrow(0, i1, c0).narrow(1, b, n).t().matmul(ET.narrow(0, 0, c0));
+    if (P.defined()) out = out + P.narrow(0, i1, c0).narrow(1, b, n).t().matmul(VT.narrow(0, 0, c0));
+    return out;
   }
 
   // WT[pos_of_col[c]][r] = W[r][c], in blocks of kTile x kTile: kTile rows of the block are copied
@@ -296,6 +328,11 @@ double relative_output_error(const torch::Tensor& weight, const torch::Tensor& d
 // one sgemm. Codes come back to the original column order at the end.
 GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
                          const GptqOptions& opt, const std::string& where) {
+  return gptq_quantize(weight, hessian, grid, opt, where, ExtraFeedback{});
+}
+
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
+                         const GptqOptions& opt, const std::string& where, const ExtraFeedback& extra) {
   torch::NoGradGuard no_grad;
   const auto t_start = Clock::now();
   grid.validate(where);
@@ -367,15 +404,21 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
     ++res.damp_retries;
     ok = inverse_cholesky_upper(H.data_ptr<float>(), cols, col_of_pos, static_cast<float>(res.damp), wk.U.data_ptr<float>());
   }
-  res.timing.factor_s = seconds_since(t_factor);
   if (!ok) {
     res.fell_back_to_rtn = true;
     res.note = where + ": Hessian not positive definite even with damping " + std::to_string(res.damp) +
                "; quantized with RTN instead";
     res.q = rtn_quantize(weight, grid);
+    res.timing.factor_s = seconds_since(t_factor);
     res.timing.total_s = seconds_since(t_start);
     return res;
   }
+  if (extra) {
+    wk.P = extra(wk.U, col_of_pos, dead).to(cpu_f32).contiguous();
+    if (wk.P.dim() != 2 || wk.P.size(0) != cols || wk.P.size(1) != cols) fail(where, "the extra feedback term is not " + std::to_string(cols) + " x " + std::to_string(cols));
+    wk.VT = torch::empty({wk.bs, wk.pr});
+  }
+  res.timing.factor_s = seconds_since(t_factor);
 
   std::vector<int64_t> pos_of_col(cols);
   for (int64_t pos = 0; pos < cols; ++pos) pos_of_col[col_of_pos[pos]] = pos;
@@ -405,9 +448,7 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
         if (n > in_block) {
           // Columns past this block have not yet received the block's pending (lazy) update from
           // the c0 columns already quantized: apply it to the copy the fit sees.
-          auto beyond = wk.WT.narrow(0, i2, n - in_block);
-          if (c0 > 0) beyond = beyond - wk.U.narrow(0, i1, c0).narrow(1, i2, n - in_block).t().matmul(wk.ET.narrow(0, 0, c0));
-          cur = torch::cat({cur, beyond}, 0);
+          cur = torch::cat({cur, wk.pending(wk.WT.narrow(0, i2, n - in_block), i1, c0, i2, n - in_block)}, 0);
         }
         const int64_t g = pos / gs;
         if (grid.mse || !grid.is_int()) {

@@ -6,7 +6,9 @@
 // front with static groups). When Cholesky fails the damping grows x10 up to 5 times; then the
 // layer falls back to RTN, and the result says so.
 #pragma once
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "algorithms/common/quantized_linear.hpp"
 
@@ -36,6 +38,17 @@ struct GptqResult {
 // errors and notes.
 GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
                          const GptqOptions& opt, const std::string& where = "gptq");
+
+// A second error-feedback term beside GPTQ's, for the methods that extend it (GPTAQ). Called once,
+// after H^-1 is factored, with U (the upper Cholesky factor of H^-1 in the working column order),
+// the working order (position -> column) and the dead-column mask [cols], it returns P [cols, cols]
+// in the working order, strictly upper triangular. Quantizing the column at position i, whose value
+// was w_i when it was quantized, then also adds w_i P[i][j] to each later position j: in the column
+// loop, in the lazy block update and in the weights a group's parameters are fitted on.
+using ExtraFeedback =
+    std::function<torch::Tensor(const torch::Tensor& U, const std::vector<int64_t>& col_of_pos, const torch::Tensor& dead)>;
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
+                         const GptqOptions& opt, const std::string& where, const ExtraFeedback& extra);
 
 // tr((W - Q) H (W - Q)^T) / tr(W H W^T): the layer's relative output error on the calibration data.
 double relative_output_error(const torch::Tensor& weight, const torch::Tensor& dequantized, const torch::Tensor& hessian);
