@@ -102,8 +102,17 @@ double chunked_mse(const BlockContext& ctx, const model::LayerWeights& w, const 
 
 }  // namespace
 
+torch::Tensor awq_search_windows(const torch::Tensor& x, int64_t min_tokens) {
+  const int64_t n = x.size(0), T = x.size(1);
+  if (min_tokens <= 0 || min_tokens >= n * T) return x;
+  const int64_t k = std::min(n, (min_tokens + T - 1) / T);
+  std::vector<int64_t> idx(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) idx[static_cast<size_t>(i)] = i * n / k;
+  return x.index_select(0, torch::tensor(idx, torch::kLong));
+}
+
 ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& spec, const IntGrid& grid,
-                             const AwqOptions& opt) {
+                             const AwqOptions& opt, InputGrams* grams) {
   torch::NoGradGuard no_grad;
   const auto& w = ctx.weights();
   const torch::Tensor& x = ctx.inputs.at(spec.input);
@@ -127,7 +136,22 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
     for (const auto& c : consumers) ws.push_back(w.weight(c));
     w_mean = group_normalised_weight_mean(ws, grid);
   }
-  const std::vector<torch::Tensor> org_out = run_chunked(ctx, w, spec.inspect, x);
+  // The inspected module is the one consumer itself (v_proj -> o_proj, up_proj -> down_proj): its
+  // output error over all N tokens is exact through H, (Q - W) H (Q - W)^T at O C^2 per alpha, or,
+  // when N < C, cheaper as the products (Q - W) X^T themselves.
+  const bool linear = opt.gram_loss && consumers.size() == 1 && consumers[0] == spec.inspect;
+  InputGrams own(&ctx.inputs);
+  InputGrams& g = grams ? *grams : own;
+  const torch::Tensor xs = linear ? torch::Tensor() : awq_search_windows(x, opt.search_tokens);
+  const std::vector<torch::Tensor> org_out = linear ? std::vector<torch::Tensor>{} : run_chunked(ctx, w, spec.inspect, xs);
+  auto loss_of = [&](const model::LayerWeights& trial) {
+    if (!linear) return chunked_mse(ctx, trial, spec.inspect, xs, org_out);
+    const torch::Tensor& W = w.weight(spec.inspect);
+    const auto dW = trial.weight(spec.inspect) - W;
+    const int64_t N = g.tokens(spec.input);
+    const auto rows = N >= C ? row_output_error(dW, g.full(spec.input)) : x.reshape({-1, C}).mm(dW.t()).pow_(2);
+    return rows.sum(torch::kFloat64).item<double>() / (double(N) * double(W.size(0)));  // per output element, as the token form
+  };
 
   ScaleSearch best;
   best.loss = std::numeric_limits<double>::infinity();
@@ -138,7 +162,7 @@ ScaleSearch awq_search_scale(const BlockContext& ctx, const model::InputSpec& sp
     s = s / std::sqrt(s.max().item<double>() * s.min().item<double>());
     model::LayerWeights trial = w;
     for (const auto& c : consumers) trial.linear[c] = fake_quant(w.weight(c) * s, grid, for_layer(ctx, c, opt)) / s;
-    const double loss = chunked_mse(ctx, trial, spec.inspect, x, org_out);
+    const double loss = loss_of(trial);
     if (r == 0) best.loss_unscaled = loss;
     if (!std::isfinite(loss)) fail(ctx.where + spec.input, "AWQ's scale search produced a non-finite loss at alpha " + std::to_string(alpha));
     if (loss < best.loss) best.loss = loss, best.alpha = alpha, best.scale = s;
@@ -159,13 +183,14 @@ int64_t clip_token_step(int64_t n_tokens, int64_t window, int64_t clip_tokens) {
   return step;
 }
 
-ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& input, const IntGrid& grid,
-                           const AwqOptions& opt) {
+namespace {
+
+// The clip search for any loss: per output row and group, the shrink of max|w| whose clamped,
+// quantized group has the smallest error(c0, dq) [O] (dq = quantized - original group, [O, n]).
+template <class GroupError>
+ClipSearch clip_search(const torch::Tensor& weight, const IntGrid& grid, const AwqOptions& opt, GroupError error) {
   torch::NoGradGuard no_grad;
   const int64_t O = weight.size(0), C = weight.size(1);
-  const int64_t window = input.dim() == 3 ? input.size(1) : 0;
-  auto x = input.reshape({-1, C});
-  x = x.slice(0, 0, x.size(0), clip_token_step(x.size(0), window, opt.clip_tokens)).contiguous();  // [n_tok, C]
   // Clipping groups: the grid's groups, or a block type's blocks.
   const int64_t gs = !opt.ggml_type.empty() ? ggml::block_size_of(ggml::block_type_by_name(opt.ggml_type))
                      : grid.group_size > 0  ? grid.group_size
@@ -182,15 +207,13 @@ ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& inp
   for (int64_t g = 0; g < G; ++g) {
     const int64_t c0 = g * gs, n = std::min(gs, C - c0);
     auto wg = weight.narrow(1, c0, n);
-    auto xg = x.narrow(1, c0, n);
-    auto org_out = torch::matmul(wg, xg.t());  // [O, n_tok]
-    auto org_max = wg.abs().amax(1, true);     // [O, 1]
+    auto org_max = wg.abs().amax(1, true);  // [O, 1]
     auto best_max = org_max.clone();
     auto min_err = torch::full({O, 1}, std::numeric_limits<float>::infinity());
     for (int i = 0; i < steps; ++i) {
       auto max_val = org_max * (1.0 - double(i) / opt.clip_n_grid);
       auto q = fake_quant(torch::clamp(wg, -max_val, max_val), row_grid, opt);
-      auto err = (torch::matmul(q, xg.t()) - org_out).pow_(2).mean(1, true);
+      auto err = error(c0, q - wg).unsqueeze(1);
       auto better = err < min_err;
       min_err = torch::where(better, err, min_err);
       best_max = torch::where(better, max_val, best_max);
@@ -201,6 +224,27 @@ ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& inp
   }
   out.mean_shrink = shrink_sum / G;
   return out;
+}
+
+}  // namespace
+
+ClipSearch awq_search_clip(const torch::Tensor& weight, const torch::Tensor& input, const IntGrid& grid,
+                           const AwqOptions& opt) {
+  const int64_t C = weight.size(1);
+  const int64_t window = input.dim() == 3 ? input.size(1) : 0;
+  auto x = input.reshape({-1, C});
+  x = x.slice(0, 0, x.size(0), clip_token_step(x.size(0), window, opt.clip_tokens)).contiguous();  // [n_tok, C]
+  return clip_search(weight, grid, opt, [&](int64_t c0, const torch::Tensor& dq) {
+    return torch::matmul(dq, x.narrow(1, c0, dq.size(1)).t()).pow_(2).mean(1);
+  });
+}
+
+ClipSearch awq_search_clip(const torch::Tensor& weight, InputGrams& grams, const std::string& input, const IntGrid& grid,
+                           const AwqOptions& opt) {
+  const double tokens = double(grams.tokens(input));
+  return clip_search(weight, grid, opt, [&](int64_t c0, const torch::Tensor& dq) {
+    return row_output_error(dq, grams.block(input, c0, dq.size(1))).div_(tokens);
+  });
 }
 
 namespace {
@@ -215,6 +259,8 @@ class AwqTransform : public Transform {
     opt_.clip_max_shrink = r.get_double("clip_max_shrink", opt_.clip_max_shrink, 0.0, 1.0);
     opt_.clip_n_grid = r.get_int("clip_n_grid", opt_.clip_n_grid, 1, 1000);
     opt_.clip_tokens = r.get_int("clip_tokens", opt_.clip_tokens, 1, 1 << 24);
+    opt_.gram_loss = r.get_bool("gram_loss", opt_.gram_loss);
+    opt_.search_tokens = r.get_int("search_tokens", opt_.search_tokens, 0, 1 << 30);
     opt_.ggml_type = r.get_string("ggml_type", opt_.ggml_type);
     // Refuse an unknown name now: a block type, or one of llama.cpp's mixes (resolved per tensor by
     // the pipeline, export/gguf_type_plan.hpp).
@@ -227,23 +273,26 @@ class AwqTransform : public Transform {
   nlohmann::json options() const override {
     return {{"n_grid", opt_.n_grid}, {"duo_scaling", opt_.duo_scaling}, {"clip", opt_.clip},
             {"clip_max_shrink", opt_.clip_max_shrink}, {"clip_n_grid", opt_.clip_n_grid},
-            {"clip_tokens", opt_.clip_tokens}, {"ggml_type", opt_.ggml_type}};
+            {"clip_tokens", opt_.clip_tokens}, {"gram_loss", opt_.gram_loss}, {"search_tokens", opt_.search_tokens},
+            {"ggml_type", opt_.ggml_type}};
   }
 
   nlohmann::json apply(BlockContext& ctx, const IntGrid& grid) const override {
     nlohmann::json report = {{"scales", nlohmann::json::object()}, {"clip", nlohmann::json::object()}};
     // All searches on the unscaled block, as the reference; then every scale is folded.
     std::vector<std::pair<const model::InputSpec*, ScaleSearch>> found;
+    InputGrams grams(&ctx.inputs);
     for (const auto& spec : model::block_inputs()) {
       if (!can_fold(ctx.weights(), spec)) {
         report["scales"][spec.input] = {{"skipped", "grouped-query attention: v_proj's outputs do not map one to one onto o_proj's inputs"}};
         continue;
       }
-      found.emplace_back(&spec, awq_search_scale(ctx, spec, grid, opt_));
+      found.emplace_back(&spec, awq_search_scale(ctx, spec, grid, opt_, &grams));
     }
     for (auto& [spec, s] : found) {
       fold_scale(*ctx.w, *spec, s.scale);
       ctx.inputs.at(spec->input).div_(s.scale);
+      grams.rescale(spec->input, s.scale);
       report["scales"][spec->input] = {{"alpha", s.alpha}, {"loss", s.loss}, {"loss_unscaled", s.loss_unscaled}};
     }
     if (!opt_.clip) return report;
@@ -254,7 +303,8 @@ class AwqTransform : public Transform {
       if (name == "self_attn.q_proj" || name == "self_attn.k_proj") continue;
       const AwqOptions lo = for_layer(ctx, name, opt_);
       if (lo.ggml_type == "f16" || lo.ggml_type == "f32") continue;  // stored in float: nothing to clip for
-      auto c = awq_search_clip(ctx.w->weight(name), ctx.inputs.at(l.input), grid, lo);
+      auto c = lo.gram_loss ? awq_search_clip(ctx.w->weight(name), grams, l.input, grid, lo)
+                            : awq_search_clip(ctx.w->weight(name), ctx.inputs.at(l.input), grid, lo);
       ctx.w->linear[name] = c.clipped;
       report["clip"][name] = {{"mean_shrink", c.mean_shrink}};
     }

@@ -1,9 +1,13 @@
 // AWQ's search (scales for the four mappings, then clipping) on one synthetic Llama-2-7B-shaped
-// decoder layer (hidden 4096, intermediate 11008, 32 heads, multi-head attention) with 64 x 512
-// calibration tokens, w4 g128: seconds per phase, and the share spent in the inspected modules'
-// forward passes (the matrix products: their GFLOP and rate next to the sgemm peak of the same run).
-// Usage: bench_awq [--threads N] [--samples 64] [--seqlen 512] [--hidden 4096] [--inter 11008]
-//                  [--heads 32] [--n-grid 20]
+// decoder layer (hidden 4096, intermediate 11008, 32 heads, multi-head attention), w4 g128, n_grid
+// 20: the scaled search (Gram-form linear losses and clipping, attention and MLP searched on a
+// window sample) against the reference's token-form search, both next to one FP forward of the
+// layer over the same calibration tokens and to the sgemm peak, all measured in this run.
+// The reference path is measured at --old-n-grid alphas (default 2: 0 and 0.5); its n_grid-20 time
+// is printed as an extrapolation (each alpha costs one more forward of the inspected modules, like
+// the FP reference forward), labelled as such.
+// Usage: bench_awq [--threads N] [--samples 16] [--seqlen 512] [--hidden 4096] [--inter 11008]
+//                  [--heads 32] [--n-grid 20] [--search-tokens 1024] [--old-n-grid 2 (0: skip)]
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -18,9 +22,18 @@
 
 using namespace ptq;
 
+namespace {
+
+struct Timed {
+  double total_s = 0, module_s = 0, module_flops = 0;
+  nlohmann::json report;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  int threads = 0, heads = 32, n_grid = 20;
-  int64_t samples = 64, seqlen = 512, D = 4096, F = 11008;
+  int threads = 0, heads = 32, n_grid = 20, old_n_grid = 2;
+  int64_t samples = 16, seqlen = 512, D = 4096, F = 11008, search_tokens = 1024;
   for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--samples")) samples = std::atoll(argv[++i]);
@@ -29,6 +42,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--inter")) F = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--heads")) heads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--n-grid")) n_grid = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--search-tokens")) search_tokens = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--old-n-grid")) old_n_grid = std::atoi(argv[++i]);
   }
   threads = set_threads(threads);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -49,8 +64,12 @@ int main(int argc, char** argv) {
               {"self_attn.o_proj", lin(D, D)}, {"mlp.gate_proj", lin(F, D)},   {"mlp.up_proj", lin(F, D)},
               {"mlp.down_proj", lin(D, F)}};
   model::RotaryTable rope(cfg.head_dim, static_cast<int>(seqlen), 10000.0);
+  const double tokens = double(samples) * seqlen;
+  const double attn_flops_per_token = 2.0 * 4.0 * D * D + 2.0 * 2.0 * heads * double(seqlen) * cfg.head_dim / 2;  // causal scores and values
+  const double mlp_flops_per_token = 2.0 * 3.0 * D * F;
 
-  // The layer's FP inputs, captured as the pipeline does (salient channels scaled up, as in real LLMs).
+  // The layer's FP inputs, captured as the pipeline does (salient channels scaled up, as in real
+  // LLMs): this forward is the unit the searches are measured in.
   auto t_cap = bench::Clock::now();
   std::map<std::string, torch::Tensor> inputs;
   auto hidden = torch::randn({samples, seqlen, D});
@@ -64,47 +83,78 @@ int main(int argc, char** argv) {
   model::LayerRun run;
   run.hook = &hook;
   model::decoder_layer_forward(cfg, w, rope, hidden, run);
-  const double capture_s = bench::seconds_since(t_cap);
+  hidden = torch::Tensor();
+  const double forward_s = bench::seconds_since(t_cap);
+  const double forward_flops = tokens * (attn_flops_per_token + mlp_flops_per_token);
 
-  double module_s = 0, module_flops = 0;
-  algo::BlockContext ctx;
-  ctx.w = &w;
-  ctx.inputs = inputs;
-  ctx.where = "bench.";
-  ctx.run_module = [&](const model::LayerWeights& lw, const std::string& mod, const torch::Tensor& x) {
-    auto t = bench::Clock::now();
-    torch::Tensor out;
-    const double tokens = double(x.size(0)) * x.size(1);
-    if (mod == "self_attn") {
-      out = model::attention_block(cfg, lw, rope, x, {});
-      module_flops += 2 * tokens * 4.0 * D * D + 2.0 * x.size(0) * heads * double(seqlen) * seqlen * cfg.head_dim;
-    } else if (mod == "mlp") {
-      out = model::mlp_block(lw, x, {});
-      module_flops += 2 * tokens * 3.0 * D * F;
-    } else {
-      out = torch::nn::functional::linear(x, lw.weight(mod));
-      module_flops += 2 * tokens * double(lw.weight(mod).size(0)) * lw.weight(mod).size(1);
-    }
-    module_s += bench::seconds_since(t);
-    return out;
-  };
   algo::IntGrid grid;
   grid.bits = 4;
   grid.group_size = 128;
-  auto awq = algo::make_transform("awq", {{"n_grid", n_grid}});
-  auto t0 = bench::Clock::now();
-  const auto report = awq->apply(ctx, grid);
-  const double total = bench::seconds_since(t0);
+  auto search = [&](const nlohmann::json& options) {
+    Timed t;
+    model::LayerWeights lw = w;  // the transform rewrites its weights and inputs
+    algo::BlockContext ctx;
+    ctx.w = &lw;
+    for (const auto& [k, v] : inputs) ctx.inputs[k] = v.clone();
+    ctx.where = "bench.";
+    ctx.run_module = [&](const model::LayerWeights& mw, const std::string& mod, const torch::Tensor& x) {
+      auto t0 = bench::Clock::now();
+      torch::Tensor out;
+      const double n = double(x.size(0)) * x.size(1);
+      if (mod == "self_attn") {
+        out = model::attention_block(cfg, mw, rope, x, {});
+        t.module_flops += n * attn_flops_per_token;
+      } else if (mod == "mlp") {
+        out = model::mlp_block(mw, x, {});
+        t.module_flops += n * mlp_flops_per_token;
+      } else {
+        out = torch::nn::functional::linear(x, mw.weight(mod));
+        t.module_flops += 2 * n * double(mw.weight(mod).size(0)) * mw.weight(mod).size(1);
+      }
+      t.module_s += bench::seconds_since(t0);
+      return out;
+    };
+    auto t0 = bench::Clock::now();
+    t.report = algo::make_transform("awq", options)->apply(ctx, grid);
+    t.total_s = bench::seconds_since(t0);
+    return t;
+  };
 
   std::printf("threads %d, sgemm peak %.1f GFLOP/s\n", threads, peak);
-  std::printf("layer hidden %lld, intermediate %lld, %d heads; %lld x %lld calibration tokens; w4 g128; n_grid %d\n",
-              (long long)D, (long long)F, heads, (long long)samples, (long long)seqlen, n_grid);
-  std::printf("capturing the layer's inputs (one FP forward): %.2f s\n", capture_s);
-  std::printf("AWQ search (scales + clip): %.2f s\n", total);
-  std::printf("  in the inspected modules' forwards: %.2f s = %.0f%% of the search; %.0f GFLOP of products at %.1f GFLOP/s (%.0f%% of peak)\n",
-              module_s, 100 * module_s / total, module_flops / 1e9, module_flops / module_s / 1e9,
-              100 * module_flops / module_s / 1e9 / peak);
-  std::printf("  rest (fake quantization, scale/clip bookkeeping, clip products): %.2f s\n", total - module_s);
-  std::printf("report: %s\n", report.dump().c_str());
+  std::printf("layer hidden %lld, intermediate %lld, %d heads; %lld x %lld calibration tokens; w4 g128\n", (long long)D,
+              (long long)F, heads, (long long)samples, (long long)seqlen);
+  std::printf("one FP forward of the layer (capturing its inputs): %.2f s, %.0f GFLOP at %.1f GFLOP/s (%.0f%% of peak)\n",
+              forward_s, forward_flops / 1e9, forward_flops / forward_s / 1e9, 100 * forward_flops / forward_s / 1e9 / peak);
+
+  const Timed fast = search({{"n_grid", n_grid}, {"search_tokens", search_tokens}});
+  std::printf("scaled search, n_grid %d, attention/MLP on >= %lld tokens (measured): %.2f s = %.2f x the forward\n", n_grid,
+              (long long)search_tokens, fast.total_s, fast.total_s / forward_s);
+  std::printf("  attention/MLP forwards: %.2f s, %.0f GFLOP at %.1f GFLOP/s (%.0f%% of peak); Gram matrices, Gram-form losses, fake quantization, clip: %.2f s\n",
+              fast.module_s, fast.module_flops / 1e9, fast.module_flops / std::max(fast.module_s, 1e-9) / 1e9,
+              100 * fast.module_flops / std::max(fast.module_s, 1e-9) / 1e9 / peak, fast.total_s - fast.module_s);
+  std::printf("  report: %s\n", fast.report.dump().c_str());
+  if (old_n_grid > 0) {
+    // The reference's scale searches (token forms, all tokens) at old_n_grid alphas, then its clip
+    // search (~512 strided tokens per linear layer) on its own.
+    const Timed old = search({{"n_grid", old_n_grid}, {"gram_loss", false}, {"search_tokens", 0}, {"clip", false}});
+    algo::AwqOptions ref;
+    ref.gram_loss = false;
+    auto t_clip = bench::Clock::now();
+    for (const auto& l : model::block_linears()) {
+      if (std::string(l.name) != "self_attn.q_proj" && std::string(l.name) != "self_attn.k_proj") algo::awq_search_clip(w.weight(l.name), inputs.at(l.input), grid, ref);
+    }
+    const double old_clip_s = bench::seconds_since(t_clip);
+    std::printf("reference scale searches (token forms, all tokens), n_grid %d (measured): %.2f s; module forwards %.2f s at %.1f GFLOP/s (%.0f%% of peak)\n",
+                old_n_grid, old.total_s, old.module_s, old.module_flops / std::max(old.module_s, 1e-9) / 1e9,
+                100 * old.module_flops / std::max(old.module_s, 1e-9) / 1e9 / peak);
+    std::printf("reference clip search, 512 tokens (measured): %.2f s\n", old_clip_s);
+    // Each alpha is one forward of each inspected module plus its fake quantization, like the FP
+    // reference forward: n_grid alphas cost (n_grid + 1) / (old_n_grid + 1) times the measured run.
+    const double old_full = old.total_s * (n_grid + 1) / (old_n_grid + 1) + old_clip_s;
+    std::printf("reference search at n_grid %d (EXTRAPOLATED: scale searches x %d/%d, plus the clip search): %.0f s = %.1f x the forward\n",
+                n_grid, n_grid + 1, old_n_grid + 1, old_full, old_full / forward_s);
+    std::printf("scaled search vs reference at n_grid %d: %.1f x faster (measured scaled / extrapolated reference)\n", n_grid,
+                old_full / fast.total_s);
+  }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "algorithms/awq/awq.hpp"
 #include "algorithms/hqq/hqq.hpp"
 #include "algorithms/registry.hpp"
 #include "algorithms/rotation/rotate_step.hpp"
@@ -20,7 +21,8 @@ void add_quantize(CLI::App& app) {
     double gptaq_alpha = 0.25;
     std::vector<std::string> transforms;
     double alpha = 0.5;
-    bool alpha_search = false, duo_scaling = false, no_clip = false;
+    bool alpha_search = false, duo_scaling = false, no_clip = false, awq_token_loss = false;
+    int awq_n_grid = algo::AwqOptions{}.n_grid, awq_search_tokens = algo::AwqOptions{}.search_tokens;
     std::string awq_ggml_type;
     int rotate_seed = 0;
     std::vector<std::string> rotate_online = algo::rotate_online_choices();
@@ -47,6 +49,10 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--alpha-search", a->alpha_search, "SmoothQuant: choose alpha per layer by a grid search on the block's output error");
   cmd->add_flag("--duo-scaling", a->duo_scaling, "AWQ: scales x^a / w^(1-a) (AutoAWQ) instead of x^a (llm-awq)");
   cmd->add_flag("--no-clip", a->no_clip, "AWQ: skip the clipping search");
+  cmd->add_option("--awq-n-grid", a->awq_n_grid, "AWQ: scale exponents alpha = 0, 1/N, ..., (N-1)/N")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--awq-search-tokens", a->awq_search_tokens, "AWQ: tokens (whole windows) for the scale searches through attention and the MLP; 0 all")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+  cmd->add_flag("--awq-token-loss", a->awq_token_loss, "AWQ: the reference's token-sampled losses instead of the exact input-Gram form (clip search, v->o, up->down)");
   cmd->add_option("--awq-ggml-type", a->awq_ggml_type,
                   "AWQ: search scales and clipping for this llama.cpp block type (q4_0, q4_k, ...) or mix (q4_k_m: each tensor against the type the export gives it) instead of the grid; "
                   "with --algo none, then ptq export --type of that type");
@@ -106,7 +112,8 @@ void add_quantize(CLI::App& app) {
       }
       if (t == "smoothquant") step.options = {{"alpha", a->alpha}, {"search", a->alpha_search}};
       if (t == "awq") {
-        step.options = {{"duo_scaling", a->duo_scaling}, {"clip", !a->no_clip}};
+        step.options = {{"duo_scaling", a->duo_scaling}, {"clip", !a->no_clip}, {"n_grid", a->awq_n_grid},
+                        {"search_tokens", a->awq_search_tokens}, {"gram_loss", !a->awq_token_loss}};
         if (!a->awq_ggml_type.empty()) step.options["ggml_type"] = a->awq_ggml_type;
       }
       spec.transforms.push_back(step);
