@@ -8,7 +8,6 @@
 #include <memory>
 
 #include "core/error.hpp"
-#include "core/progress.hpp"
 #include "eval/windows.hpp"
 
 namespace ptq::eval {
@@ -71,6 +70,22 @@ void KlAccumulator::add(const torch::Tensor& kl, const torch::Tensor& same, cons
   agree_ += same.sum().item<double>();
   append(kls_, kl);
   append(dps_, dp);
+}
+
+void KlAccumulator::merge(const KlAccumulator& o) {
+  nll_ += o.nll_;
+  nll2_ += o.nll2_;
+  nll_ref_ += o.nll_ref_;
+  nll_ref2_ += o.nll_ref2_;
+  nll_nll_ref_ += o.nll_nll_ref_;
+  kl_sum_ += o.kl_sum_;
+  kl_sum2_ += o.kl_sum2_;
+  dp_sum_ += o.dp_sum_;
+  dp_sum2_ += o.dp_sum2_;
+  dp_sum4_ += o.dp_sum4_;
+  agree_ += o.agree_;
+  kls_.insert(kls_.end(), o.kls_.begin(), o.kls_.end());
+  dps_.insert(dps_.end(), o.dps_.begin(), o.dps_.end());
 }
 
 KlResult KlAccumulator::finish(const KlOptions& opt, int64_t windows, double seconds) {
@@ -137,8 +152,17 @@ KlResult KlAccumulator::finish(const KlOptions& opt, int64_t windows, double sec
   return r;
 }
 
-KlResult kl_divergence(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
-                       const KlOptions& opt) {
+LayerMajorOptions layer_major_options(const KlOptions& opt, const char* label) {
+  LayerMajorOptions lm;
+  lm.batch = opt.batch;
+  lm.max_hidden_bytes = opt.max_hidden_bytes;
+  lm.progress = opt.progress;
+  lm.label = label;
+  return lm;
+}
+
+void kl_divergence_partial(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
+                           const KlOptions& opt, int64_t w_begin, int64_t w_end, KlAccumulator& acc) {
   torch::NoGradGuard no_grad;
   if (reference.config().vocab_size != model.config().vocab_size) {
     fail("kl-divergence", "the models' vocabularies differ (" + std::to_string(reference.config().vocab_size) +
@@ -146,25 +170,29 @@ KlResult kl_divergence(model::Model& reference, model::Model& model, const std::
   }
   const WindowPlan plan = plan_windows(opt.protocol, opt.seqlen, opt.max_windows, tokens.size(),
                                        reference.config().bos_token_id, "kl-divergence");
+  evaluate_windows({&reference, &model}, {}, plan, tokens, w_begin, w_end, opt.traversal,
+                   layer_major_options(opt, "KL divergence"),
+                   [&](int64_t w0, int64_t b, const std::vector<torch::Tensor>& logits) {
+                     const auto targets = plan.targets(tokens, w0, b).unsqueeze(-1);
+                     auto lp_ref = torch::log_softmax(logits[0].narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
+                     auto lp_q = torch::log_softmax(logits[1].narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
+                     if (!torch::isfinite(lp_q).all().item<bool>() || !torch::isfinite(lp_ref).all().item<bool>()) {
+                       fail("kl-divergence", "non-finite log-probabilities in windows " + std::to_string(w0) + ".." +
+                                                 std::to_string(w0 + b - 1));
+                     }
+                     const auto kl = (lp_ref.exp() * (lp_ref - lp_q)).sum(-1).clamp_min(0.0).reshape({-1});
+                     const auto same = (lp_ref.argmax(-1) == lp_q.argmax(-1)).to(torch::kFloat64).reshape({-1});
+                     acc.add(kl, same, lp_ref.gather(-1, targets).reshape({-1}), lp_q.gather(-1, targets).reshape({-1}));
+                   });
+}
+
+KlResult kl_divergence(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
+                       const KlOptions& opt) {
+  const WindowPlan plan = plan_windows(opt.protocol, opt.seqlen, opt.max_windows, tokens.size(),
+                                       reference.config().bos_token_id, "kl-divergence");
   const auto t0 = std::chrono::steady_clock::now();
   KlAccumulator acc;
-  std::unique_ptr<Progress> progress;
-  if (opt.progress) progress = std::make_unique<Progress>("KL divergence", plan.windows, *opt.progress);
-  for (int64_t w0 = 0; w0 < plan.windows; w0 += opt.batch) {
-    const int64_t b = std::min<int64_t>(opt.batch, plan.windows - w0);
-    const auto ids = plan.inputs(tokens, w0, b);
-    const auto targets = plan.targets(tokens, w0, b).unsqueeze(-1);
-    auto lp_ref = torch::log_softmax(reference.forward(ids).narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
-    auto lp_q = torch::log_softmax(model.forward(ids).narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
-    if (!torch::isfinite(lp_q).all().item<bool>() || !torch::isfinite(lp_ref).all().item<bool>()) {
-      fail("kl-divergence", "non-finite log-probabilities in windows " + std::to_string(w0) + ".." +
-                                std::to_string(w0 + b - 1));
-    }
-    const auto kl = (lp_ref.exp() * (lp_ref - lp_q)).sum(-1).clamp_min(0.0).reshape({-1});  // [b * scored]
-    const auto same = (lp_ref.argmax(-1) == lp_q.argmax(-1)).to(torch::kFloat64).reshape({-1});
-    acc.add(kl, same, lp_ref.gather(-1, targets).reshape({-1}), lp_q.gather(-1, targets).reshape({-1}));
-    if (progress) progress->tick(b);
-  }
+  kl_divergence_partial(reference, model, tokens, opt, 0, plan.windows, acc);
   return acc.finish(opt, plan.windows, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 

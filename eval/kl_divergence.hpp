@@ -2,8 +2,9 @@
 // the same text and windows as perplexity (either protocol), as llama.cpp's --kl-divergence reports
 // it: mean KL(P_ref || P_q) per scored token with its standard error and percentiles, top-1
 // agreement, and the change of the correct token's probability.
-// kl_divergence() runs both models side by side per batch of windows (exact, no stored logits): both
-// must fit in memory. reference_logits.hpp stores the reference's top-k once per text instead.
+// kl_divergence() runs both models side by side per batch of windows (exact, no stored logits), or
+// layer-major in lockstep when they are not resident (eval/layer_major.hpp: both models' hidden
+// states and one layer of each in memory). reference_logits.hpp stores the reference's top-k once per text instead.
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/layer_major.hpp"
 #include "model/decoder.hpp"
 
 namespace ptq::eval {
@@ -21,7 +23,12 @@ struct KlOptions {
   int batch = 4;
   int max_windows = 0;
   std::ostream* progress = nullptr;  // non-null: a progress bar (core/progress) per window batch
+  Traversal traversal = Traversal::automatic;   // eval/layer_major.hpp
+  int64_t max_hidden_bytes = int64_t(4) << 30;  // layer-major: hidden states held at once (0: no limit)
 };
+
+// eval/layer_major's options for these.
+LayerMajorOptions layer_major_options(const KlOptions& opt, const char* label);
 
 // Every figure llama-perplexity --kl-divergence prints, computed as it computes them (its
 // mean_and_uncertainty, covariance and percentile rules), plus ptq's own top-1 and timing fields.
@@ -57,6 +64,10 @@ class KlAccumulator {
   // argmaxes agree (0/1), and both models' log-probabilities of the correct token.
   void add(const torch::Tensor& kl, const torch::Tensor& same, const torch::Tensor& target_logp_ref,
            const torch::Tensor& target_logp_q);
+  // Appends another accumulator's tokens after this one's (partials of consecutive window ranges,
+  // in window order, give exactly the percentiles of the whole; the sums add up to double rounding).
+  void merge(const KlAccumulator& other);
+  int64_t tokens() const { return static_cast<int64_t>(kls_.size()); }
   KlResult finish(const KlOptions& opt, int64_t windows, double seconds);
 
  private:
@@ -71,6 +82,12 @@ void print_llamacpp_kl(std::ostream& out, const KlResult& r);
 
 KlResult kl_divergence(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
                        const KlOptions& opt);
+
+// The part of kl_divergence over windows [w_begin, w_end) of the same plan, added to `acc`: one
+// process (MPI rank) per range, the accumulators merged in window order, then finish() with the total
+// window count gives kl_divergence's result (percentiles exactly, sums up to double rounding).
+void kl_divergence_partial(model::Model& reference, model::Model& model, const std::vector<int>& tokens,
+                           const KlOptions& opt, int64_t w_begin, int64_t w_end, KlAccumulator& acc);
 
 nlohmann::json to_json(const KlResult& r);
 

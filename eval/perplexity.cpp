@@ -5,53 +5,80 @@
 #include <memory>
 
 #include "core/error.hpp"
-#include "core/progress.hpp"
+#include "eval/layer_major.hpp"
 #include "eval/windows.hpp"
 
 namespace ptq::eval {
 
-PerplexityResult perplexity(model::Model& model, const std::vector<int>& tokens,
-                            const PerplexityOptions& opt) {
+namespace {
+
+// Adds one batch's logits [b, n, V] against its targets to `s`.
+void add_batch(NllSums& s, const WindowPlan& plan, const std::vector<int>& tokens, int64_t w0, int64_t b,
+               const torch::Tensor& logits) {
+  auto lp = torch::log_softmax(logits.narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
+  auto targets = plan.targets(tokens, w0, b);
+  auto nll = -lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [b, scored]
+  if (!torch::isfinite(nll).all().item<bool>()) {
+    fail("perplexity", "non-finite log-likelihood in windows " + std::to_string(w0) + ".." +
+                           std::to_string(w0 + b - 1) + " (NaN or Inf in the model's weights?)");
+  }
+  s.nll += nll.sum().item<double>();
+  s.nll2 += nll.pow(2).sum().item<double>();
+  s.count += nll.numel();
+  s.windows += b;
+}
+
+}  // namespace
+
+void NllSums::add(const NllSums& o) {
+  nll += o.nll;
+  nll2 += o.nll2;
+  count += o.count;
+  windows += o.windows;
+  seconds += o.seconds;
+}
+
+NllSums perplexity_sums(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt,
+                        int64_t w_begin, int64_t w_end) {
   torch::NoGradGuard no_grad;
   const WindowPlan plan = plan_windows(opt.protocol, opt.seqlen, opt.max_windows, tokens.size(),
                                        model.config().bos_token_id, "perplexity");
-  const int64_t n = plan.seqlen, windows = plan.windows;
-
+  if (w_end < 0) w_end = plan.windows;
   const auto t0 = std::chrono::steady_clock::now();
-  double sum = 0, sum2 = 0;
-  int64_t count = 0;
-  std::unique_ptr<Progress> progress;
-  if (opt.progress) progress = std::make_unique<Progress>("perplexity", windows, *opt.progress);
-  for (int64_t w0 = 0; w0 < windows; w0 += opt.batch) {
-    const int64_t b = std::min<int64_t>(opt.batch, windows - w0);
-    auto logits = model.forward(plan.inputs(tokens, w0, b), nullptr, opt.hook);  // [b, n, V]
-    auto lp = torch::log_softmax(logits.narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1);
-    auto targets = plan.targets(tokens, w0, b);
-    auto nll = -lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1);  // [b, scored]
-    if (!torch::isfinite(nll).all().item<bool>()) {
-      fail("perplexity", "non-finite log-likelihood in windows " + std::to_string(w0) + ".." +
-                             std::to_string(w0 + b - 1) + " (NaN or Inf in the model's weights?)");
-    }
-    sum += nll.sum().item<double>();
-    sum2 += nll.pow(2).sum().item<double>();
-    count += nll.numel();
-    if (progress) progress->tick(b);
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  NllSums s;
+  LayerMajorOptions lm;
+  lm.batch = opt.batch;
+  lm.max_hidden_bytes = opt.max_hidden_bytes;
+  lm.progress = opt.progress;
+  lm.label = "perplexity";
+  evaluate_windows({&model}, {opt.hook}, plan, tokens, w_begin, w_end, opt.traversal, lm,
+                   [&](int64_t w0, int64_t b, const std::vector<torch::Tensor>& logits) {
+                     add_batch(s, plan, tokens, w0, b, logits[0]);
+                   });
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return s;
+}
 
+PerplexityResult perplexity_from_sums(const NllSums& s, const PerplexityOptions& opt, double seconds) {
+  if (s.count == 0) fail("perplexity", "no tokens scored");
   PerplexityResult r;
   r.protocol = opt.protocol;
-  r.seqlen = static_cast<int>(n);
-  r.windows = windows;
-  r.tokens_scored = count;
-  r.mean_nll = sum / count;
-  const double var = std::max(0.0, sum2 / count - r.mean_nll * r.mean_nll);
-  r.nll_stderr = count > 1 ? std::sqrt(var / (count - 1)) : 0.0;
+  r.seqlen = opt.seqlen;
+  r.windows = s.windows;
+  r.tokens_scored = s.count;
+  r.mean_nll = s.nll / s.count;
+  const double var = std::max(0.0, s.nll2 / s.count - r.mean_nll * r.mean_nll);
+  r.nll_stderr = s.count > 1 ? std::sqrt(var / (s.count - 1)) : 0.0;
   r.ppl = std::exp(r.mean_nll);
   r.ppl_stderr = r.ppl * r.nll_stderr;
-  r.seconds = secs;
-  r.tokens_per_second = secs > 0 ? double(windows * n) / secs : 0;
+  r.seconds = seconds;
+  r.tokens_per_second = seconds > 0 ? double(s.windows * opt.seqlen) / seconds : 0;
   return r;
+}
+
+PerplexityResult perplexity(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt) {
+  const NllSums s = perplexity_sums(model, tokens, opt);
+  return perplexity_from_sums(s, opt, s.seconds);
 }
 
 nlohmann::json to_json(const PerplexityResult& r) {

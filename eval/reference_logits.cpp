@@ -86,11 +86,10 @@ ReferenceLogits compute_reference(model::Model& reference, const std::vector<int
   r.ids.reserve(n * r.topk);
   r.logp.reserve(n * r.topk);
   r.target_logp.reserve(n);
-  for (int64_t w0 = 0; w0 < plan.windows; w0 += opt.batch) {
-    const int64_t b = std::min<int64_t>(opt.batch, plan.windows - w0);
-    auto lp = torch::log_softmax(
-                  reference.forward(plan.inputs(tokens, w0, b)).narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1)
-                  .reshape({-1, r.vocab});
+  evaluate_windows({&reference}, {}, plan, tokens, 0, plan.windows, opt.traversal,
+                   layer_major_options(opt, "reference logits"),
+                   [&](int64_t w0, int64_t b, const std::vector<torch::Tensor>& logits) {
+    auto lp = torch::log_softmax(logits[0].narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1).reshape({-1, r.vocab});
     if (!torch::isfinite(lp).all().item<bool>()) fail("kl-divergence", "non-finite reference log-probabilities");
     auto [vals, idx] = lp.topk(r.topk, -1);  // sorted, most probable first
     auto v = vals.to(torch::kFloat32).contiguous();
@@ -99,7 +98,7 @@ ReferenceLogits compute_reference(model::Model& reference, const std::vector<int
     r.logp.insert(r.logp.end(), v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
     r.ids.insert(r.ids.end(), i.data_ptr<int32_t>(), i.data_ptr<int32_t>() + i.numel());
     r.target_logp.insert(r.target_logp.end(), t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-  }
+  });
   return r;
 }
 
@@ -119,12 +118,10 @@ KlResult kl_divergence(const ReferenceLogits& ref, model::Model& model, const st
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t k = ref.topk;
   KlAccumulator acc;
-  for (int64_t w0 = 0; w0 < plan.windows; w0 += opt.batch) {
-    const int64_t b = std::min<int64_t>(opt.batch, plan.windows - w0);
+  evaluate_windows({&model}, {}, plan, tokens, 0, plan.windows, opt.traversal, layer_major_options(opt, "KL divergence"),
+                   [&](int64_t w0, int64_t b, const std::vector<torch::Tensor>& logits) {
     const int64_t n = b * plan.scored, off = w0 * plan.scored;
-    auto lp_q = torch::log_softmax(
-                    model.forward(plan.inputs(tokens, w0, b)).narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1)
-                    .reshape({n, ref.vocab});
+    auto lp_q = torch::log_softmax(logits[0].narrow(1, plan.first, plan.scored).to(torch::kFloat64), -1).reshape({n, ref.vocab});
     if (!torch::isfinite(lp_q).all().item<bool>()) fail("kl-divergence", "non-finite log-probabilities");
     // from_blob views of the stored arrays (read only; copied by the conversions below).
     auto ids = torch::from_blob(const_cast<int32_t*>(ref.ids.data()) + off * k, {n, k}, torch::kInt32).to(torch::kInt64);
@@ -143,7 +140,7 @@ KlResult kl_divergence(const ReferenceLogits& ref, model::Model& model, const st
     auto same = (ids.select(1, 0) == lp_q.argmax(-1)).to(torch::kFloat64);
     auto targets = plan.targets(tokens, w0, b).reshape({n, 1});
     acc.add(kl, same, t_ref, lp_q.gather(-1, targets).reshape({n}));
-  }
+  });
   return acc.finish(opt, plan.windows, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
@@ -205,8 +202,7 @@ KlResult kl_divergence_cached(const std::string& reference_path, const std::vect
   ReferenceLogits ref;
   const bool hit = read_reference(path, key, &ref);
   if (!hit) {
-    model::Model reference(model::open_weights(reference_path));
-    reference.make_resident();
+    model::Model reference(model::open_weights(reference_path));  // not resident: evaluated layer-major
     ref = compute_reference(reference, tokens, opt, topk);
     write_reference(path, key, ref);
   }

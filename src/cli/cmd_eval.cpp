@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/preflight.hpp"
 #include "core/error.hpp"
 #include "data/text_source.hpp"
 #include "eval/kl_divergence.hpp"
@@ -27,13 +28,15 @@ void add_eval(CLI::App& app) {
     eval::tasks::TaskSpec tasks;
     bool no_task_bos = false;
     int act_bits = 0, kv_bits = 0, kv_group_size = 0;
-    std::string act_scheme = "per-token";
+    std::string act_scheme = "per-token", compute_dtype = "f32";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Perplexity, KL divergence and task accuracy of a model");
   cmd->add_option("--model,-m", args->model, "Model: HF directory, llama2.c .bin, .gguf or ptq output")->required();
   cmd->add_option("--tokenizer,-t", args->tokenizer, "Tokenizer file (default: found beside the model)");
   cmd->add_option("--text", args->texts, "Text file(s) (.txt, .raw, .jsonl with a 'text' field)")->check(CLI::ExistingFile);
+  cmd->add_option("--compute-dtype", args->compute_dtype, "Linear products in f32 or bf16 (fast only with AVX512_BF16/AMX; see ptq --version)")
+      ->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--seqlen,--n-ctx", args->ppl.seqlen, "Window length")->capture_default_str()->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--protocol", args->ppl.protocol, "gptq | llamacpp")->capture_default_str()->check(CLI::IsMember({"gptq", "llamacpp"}));
   cmd->add_option("--batch", args->ppl.batch, "Windows per forward pass")->capture_default_str()->check(CLI::Range(1, 4096));
@@ -79,6 +82,7 @@ void add_eval(CLI::App& app) {
     model::KvQuantSpec kv{args->kv_bits, args->kv_group_size};
     auto lm = load_model(args->model, args->tokenizer);
     lm.model->set_kv_quant(kv);
+    lm.model->set_compute_dtype(args->compute_dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
     pipeline::apply_act_quant(*lm.model, act);
     if (act.spec.enabled()) std::printf("activations: %d-bit %s\n", act.spec.bits, act.spec.scheme.c_str());
     if (kv.enabled()) std::printf("KV cache: %d-bit, group size %d\n", kv.bits, kv.group_size);
@@ -97,6 +101,9 @@ void add_eval(CLI::App& app) {
       data::TextSourceSpec spec;
       spec.path = path;
       const auto ids = data::tokenize_cached(*lm.tokenizer, tok_id, data::read_text(spec), true);
+      const int64_t n_windows = int64_t(ids.size()) / std::max(1, args->ppl.seqlen);
+      preflight_eval(args->model, args->ppl.max_windows > 0 ? std::min<int64_t>(n_windows, args->ppl.max_windows) : n_windows,
+                     args->ppl.seqlen, args->ppl.batch, !args->reference.empty(), std::cerr);
       const auto r = eval::perplexity(*lm.model, ids, args->ppl);
       std::printf("%-40s %-9s %6d %8lld %10lld %10.4f %9.4f %9.0f\n",
                   std::filesystem::path(path).filename().string().c_str(), r.protocol.c_str(),

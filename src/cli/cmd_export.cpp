@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/preflight.hpp"
 #include "core/error.hpp"
 #include "export/gguf_export.hpp"
 #include "export/hf_gptq_export.hpp"
@@ -74,6 +75,7 @@ void add_export(CLI::App& app) {
       auto src = model::open_weights(args->model);
       args->hf.format = args->format;
       args->hf.tokenizer = args->opt.tokenizer;
+      preflight_export(args->model, args->format == "hf-fp16" ? 16.0 : 4.25, args->out, std::cerr);  // gptq/awq: as W4 g128
       const auto res = exporter::export_hf(*src, args->out, args->hf);
       std::cout << "wrote " << args->out << " (" << args->format;
       if (args->format == "gptq") std::cout << ", " << args->hf.checkpoint_format;
@@ -108,6 +110,7 @@ void add_export(CLI::App& app) {
     if (cmd->get_option("--sensitivity")->count() || cmd->get_option("--candidate-types")->count()) {
       throw Error("--sensitivity and --candidate-types apply with --target-bpw or --target-size only");
     }
+    preflight_export(args->model, gguf_bits_per_weight(args->opt.type), args->out, std::cerr);
     const auto res = exporter::export_gguf(*src, args->out, args->opt);
     std::cout << "wrote " << args->out << ": " << res.tensors.size() << " tensors (" << args->opt.type;
     if (!res.fallbacks.empty()) std::cout << ", " << res.fallbacks.size() << " fell back";

@@ -20,6 +20,7 @@ void add_export(CLI::App& app);
 void add_report(CLI::App& app);
 void add_train(CLI::App& app);
 void add_sensitivity(CLI::App& app);
+void add_synth(CLI::App& app);
 
 // A model with its tokenizer, as every command opens them.
 struct LoadedModel {

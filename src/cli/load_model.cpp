@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 #include "model/model_files.hpp"
+#include "model/resource_estimate.hpp"
 
 namespace ptq::cli {
 
@@ -11,7 +12,8 @@ LoadedModel load_model(const std::string& model_path, const std::string& tokeniz
                            : tokenizer_path;
   out.tokenizer = tok::open_tokenizer(out.tokenizer_path);
   out.model = std::make_shared<model::Model>(src);
-  out.model->make_resident();
+  // Layers that do not fit stay mapped and stream (evaluation then runs layer-major).
+  if (model::fits_resident(out.model->config())) out.model->make_resident();
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "core/version.hpp"
+#include "core/cpu_features.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/threads.hpp"
@@ -34,7 +35,8 @@ int main(int argc, char** argv) {
   // every step; the peak stays what it was.
   mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
   CLI::App app{"ptq: post-training quantization of LLaMA-family models"};
-  app.set_version_flag("--version", std::string("ptq ") + PTQ_VERSION + " (" + ptq::git_commit() + ")");
+  app.set_version_flag("--version", std::string("ptq ") + PTQ_VERSION + " (" + ptq::git_commit() + ")\ncpu: " +
+                                       ptq::detect_cpu_features().summary());
   app.require_subcommand(1);
   int threads = 0;
   app.add_option("--threads", threads, "Threads for LibTorch and OpenBLAS (default: all cores)");
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
   ptq::cli::add_report(app);
   ptq::cli::add_train(app);
   ptq::cli::add_sensitivity(app);
+  ptq::cli::add_synth(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

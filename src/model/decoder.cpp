@@ -24,7 +24,11 @@ void check_shape(const WeightSource& src, const std::string& name, const torch::
 torch::Tensor linear(const LayerWeights& w, const std::string& name, torch::Tensor x,
                      const LayerRun& run) {
   if (run.hook && *run.hook) (*run.hook)(layer_prefix(w.index) + name, x);
-  return torch::nn::functional::linear(x, w.weight(name), w.bias_or_undefined(name));
+  if (run.compute == torch::kFloat32) return torch::nn::functional::linear(x, w.weight(name), w.bias_or_undefined(name));
+  auto b = w.bias_or_undefined(name);
+  return torch::nn::functional::linear(x.to(run.compute), w.weight(name).to(run.compute),
+                                       b.defined() ? b.to(run.compute) : b)
+      .to(x.scalar_type());
 }
 
 }  // namespace
@@ -212,40 +216,60 @@ torch::Tensor Model::head(const torch::Tensor& hidden) const {
   return torch::nn::functional::linear(rms_norm(hidden, final_norm_, cfg_.rms_norm_eps), lm_head_);
 }
 
+void Model::set_compute_dtype(torch::ScalarType dtype) {
+  if (dtype != torch::kFloat32 && dtype != torch::kBFloat16) {
+    fail(source_->path(), std::string("compute dtype must be f32 or bf16, not ") + c10::toString(dtype));
+  }
+  compute_ = dtype;
+}
+
+LayerRun Model::with_compute(const LayerRun& run) const {
+  LayerRun r = run;
+  r.compute = compute_;
+  return r;
+}
+
 torch::Tensor Model::run_layer(int i, const torch::Tensor& x, const LayerRun& run) {
-  if (!resident_.empty()) return decoder_layer_forward(cfg_, resident_.at(i), rope_, x, run);
-  return decoder_layer_forward(cfg_, load_layer(i), rope_, x, run);
+  if (!resident_.empty()) return decoder_layer_forward(cfg_, resident_.at(i), rope_, x, with_compute(run));
+  return decoder_layer_forward(cfg_, load_layer(i), rope_, x, with_compute(run));
 }
 
 torch::Tensor Model::run_layer_weights(const LayerWeights& w, const torch::Tensor& x, const LayerRun& run) {
-  return decoder_layer_forward(cfg_, w, rope_, x, run);
+  return decoder_layer_forward(cfg_, w, rope_, x, with_compute(run));
 }
 
 torch::Tensor Model::run_module(const LayerWeights& w, const std::string& module, const torch::Tensor& x,
-                                const LayerRun& run) {
+                                const LayerRun& run_in) {
+  const LayerRun run = with_compute(run_in);
   if (module == "self_attn") return attention_block(cfg_, w, rope_, x, run);
   if (module == "mlp") return mlp_block(w, x, run);
   if (w.linear.count(module)) return linear(w, module, x, run);
   fail(layer_prefix(w.index) + module, "not a module of a decoder block (self_attn, mlp or a linear layer)");
 }
 
-torch::Tensor Model::forward(const torch::Tensor& tokens, KVCache* cache,
-                             const LinearInputHook* hook) {
-  torch::NoGradGuard no_grad;
+LayerRun Model::simulation_run(const LinearInputHook* hook, LinearInputHook& storage) const {
   LayerRun run;
-  run.cache = cache;
   run.hook = hook;
   // The model-level hook first, then the caller's.
-  LinearInputHook both;
   if (default_hook_) {
-    both = hook && *hook ? LinearInputHook([&](const std::string& name, torch::Tensor& x) {
+    storage = hook && *hook ? LinearInputHook([this, hook](const std::string& name, torch::Tensor& x) {
       default_hook_(name, x);
       (*hook)(name, x);
     })
-                         : default_hook_;
-    run.hook = &both;
+                            : default_hook_;
+    run.hook = &storage;
   }
   if (kv_quant_.enabled()) run.kv_quant = &kv_quant_;
+  run.compute = compute_;
+  return run;
+}
+
+torch::Tensor Model::forward(const torch::Tensor& tokens, KVCache* cache,
+                             const LinearInputHook* hook) {
+  torch::NoGradGuard no_grad;
+  LinearInputHook both;
+  LayerRun run = simulation_run(hook, both);
+  run.cache = cache;
   if (cache) {
     run.pos_offset = cache->length();
     cache->k.resize(cfg_.num_layers);

@@ -1,4 +1,4 @@
-// The LLaMA-family decoder in LibTorch, fp32 compute: token embedding, RMSNorm, rotary embeddings
+// The LLaMA-family decoder in LibTorch, fp32 compute (bf16 linear products on request): token embedding, RMSNorm, rotary embeddings
 // (rotate-half layout), grouped-query causal attention, SwiGLU MLP, final norm, tied or untied head,
 // optional q/k/v biases. Each decoder layer can run on its own on given hidden states, so calibration
 // and quantization stream through the model one layer at a time.
@@ -53,6 +53,10 @@ struct KVCache {
 
 struct LayerRun {
   int64_t pos_offset = 0;             // absolute position of the first input token
+  // The dtype of the linear layers' products: kFloat32, or kBFloat16 (input and weight rounded to
+  // bf16, accumulated by oneDNN/BLAS, result back in fp32). Hooks see the fp32 input, so statistics
+  // gathered by hooks (Hessians) stay fp32; norms, attention and softmax stay fp32.
+  torch::ScalarType compute = torch::kFloat32;
   KVCache* cache = nullptr;           // appended to when present
   const LinearInputHook* hook = nullptr;
   const KvQuantSpec* kv_quant = nullptr;  // keys and values fake-quantized as they enter attention
@@ -85,6 +89,7 @@ class Model {
   LayerWeights load_layer(int i) const;
   // Keeps every layer in memory (for evaluation and generation of models that fit).
   void make_resident();
+  bool resident() const { return !resident_.empty(); }
   // The layer's weights: resident ones, else loaded now.
   LayerWeights layer(int i) const;
   // Replaces a resident layer's weights (quantized weights for evaluation).
@@ -109,6 +114,14 @@ class Model {
   // KV-cache quantization. Empty hook / bits 0: off. Throws for a KV spec the model cannot use.
   void set_linear_input_hook(LinearInputHook hook) { default_hook_ = std::move(hook); }
   void set_kv_quant(const KvQuantSpec& spec);
+  // The dtype of every linear product this model runs (LayerRun::compute), whatever run the caller
+  // passes: kFloat32 (default) or kBFloat16. Throws for another dtype.
+  void set_compute_dtype(torch::ScalarType dtype);
+  torch::ScalarType compute_dtype() const { return compute_; }
+  // The settings forward() runs every layer with: the model-level hook, then `hook`, combined in
+  // `storage` (which must outlive the result), KV-cache quantization and the compute dtype. For
+  // callers that run the layers themselves (layer-major evaluation) and must match forward().
+  LayerRun simulation_run(const LinearInputHook* hook, LinearInputHook& storage) const;
   const KvQuantSpec& kv_quant() const { return kv_quant_; }
   // The online rotations read from the weights (undefined when absent); every layer carries them.
   const torch::Tensor& online_down_proj() const { return online_down_proj_; }
@@ -123,6 +136,8 @@ class Model {
   std::vector<LayerWeights> resident_;
   LinearInputHook default_hook_;
   KvQuantSpec kv_quant_;
+  torch::ScalarType compute_ = torch::kFloat32;
+  LayerRun with_compute(const LayerRun& run) const;
 };
 
 }  // namespace ptq::model
