@@ -358,7 +358,8 @@ std::string inline_svg(const std::string& svg) {
 
 }  // namespace
 
-ReportResult write_report(const std::string& out_dir, const std::vector<json>& metrics) {
+ReportResult write_report(const std::string& out_dir, const std::vector<json>& metrics,
+                          const std::vector<ReferencePoint>& refs_given) {
   fs::create_directories(out_dir);
   ReportResult r;
   r.table = build_table(metrics);
@@ -379,6 +380,26 @@ ReportResult write_report(const std::string& out_dir, const std::vector<json>& m
   for (const auto& t : texts) {
     const std::string name = texts.size() == 1 ? "ppl_vs_bpw.svg" : "ppl_vs_bpw_" + slug(t) + ".svg";
     plots.emplace_back(name, ppl_plot_svg(r.table, t));
+  }
+  // Size plots: for budget sweeps and against reference points (one per label).
+  std::vector<ReferencePoint> refs = refs_given;
+  bool mixed_runs = false;
+  for (const auto& m : metrics) {
+    mixed_runs = mixed_runs || m.contains("mixed_precision");
+    for (const auto& p : m.value("reference_points", json::array())) {
+      const std::string label = p.value("label", "");
+      if (std::none_of(refs.begin(), refs.end(), [&](const ReferencePoint& q) { return q.label == label; })) {
+        refs.push_back({label, p.value("bytes", 0.0), p.value("kl", 0.0), p.value("ppl", 0.0)});
+      }
+    }
+  }
+  if (mixed_runs || !refs.empty()) {
+    for (const auto& t : texts) {
+      for (const char* metric : {"kl", "ppl"}) {
+        const std::string svg = size_plot_svg(r.table, t, metric, refs);
+        if (!svg.empty()) plots.emplace_back(std::string(metric) + "_vs_size" + (texts.size() == 1 ? "" : "_" + slug(t)) + ".svg", svg);
+      }
+    }
   }
   const std::string layers = layer_error_svg(metrics);
   if (!layers.empty()) plots.emplace_back("layer_error.svg", layers);

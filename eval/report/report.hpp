@@ -5,6 +5,8 @@
 //     "tasks", quantization time and peak memory; "front" marks the Pareto front (bpw vs PPL).
 //   ppl_vs_bpw[_<text>].svg  perplexity against bits per weight, the Pareto front marked, the FP
 //     perplexity as a reference line; a log scale when perplexity spans more than a factor 4.
+//   kl_vs_size / ppl_vs_size[_<text>].svg  KL and perplexity against model size when a run is a
+//     mixed-precision budget sweep or reference points are given (eval/report/size_plots.hpp).
 //   layer_error.svg  relative output error ||(W - Q) X||² / ||W X||² of every linear layer, by
 //     layer, one line per run (log scale).
 //   report.html  one self-contained page holding the table and the plots.
@@ -14,6 +16,8 @@
 
 #include <string>
 #include <vector>
+
+#include "eval/report/size_plots.hpp"
 
 namespace ptq::report {
 
@@ -31,7 +35,10 @@ struct ReportResult {
   nlohmann::json table;
   std::vector<std::string> files;
 };
-ReportResult write_report(const std::string& out_dir, const std::vector<nlohmann::json>& metrics);
+// refs: reference points for the size plots, besides those runs carry ("reference_points" in
+// metrics.json, from a mixed_precision step).
+ReportResult write_report(const std::string& out_dir, const std::vector<nlohmann::json>& metrics,
+                          const std::vector<ReferencePoint>& refs = {});
 
 // metrics.json of every run under the given directories: an experiment directory (runs/*), a run
 // directory, or a metrics.json file. Throws naming a directory holding none.

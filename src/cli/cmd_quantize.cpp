@@ -8,7 +8,8 @@
 #include "algorithms/registry.hpp"
 #include "algorithms/rotation/rotate_step.hpp"
 #include "cli/commands.hpp"
-#include "cli/preflight.hpp"
+#include "mixed/grid_candidates.hpp"
+#include "mixed/grid_target_quantize.hpp"
 #include "pipeline/quantize_model.hpp"
 
 namespace ptq::cli {
@@ -29,6 +30,8 @@ void add_quantize(CLI::App& app) {
     std::vector<std::string> rotate_online = algo::rotate_online_choices();
     algo::HqqOptions hqq;
     bool hqq_no_early_stop = false;
+    mixed::GridTarget target;
+    std::string candidates;
   };
   auto a = std::make_shared<Args>();
   auto& s = a->spec;
@@ -81,8 +84,6 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--hqq-integer-zero", a->hqq.integer_zero, "HQQ: integer zero points in 0..2^bits-1 (GPTQ/AWQ exports need them)");
   cmd->add_option("--calib", s.calib.path, "Calibration text (.txt, .jsonl)")->check(CLI::ExistingFile);
   cmd->add_option("--n-samples", s.sampling.n_samples, "Calibration windows")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--compute-dtype", s.compute_dtype, "Calibration forwards' linear products in f32 or bf16 (Hessians stay fp32)")
-      ->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--seqlen", s.sampling.seqlen, "Tokens per calibration window")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--sampling", s.sampling.method, "random | consecutive")->capture_default_str()->check(CLI::IsMember({"random", "consecutive"}));
   cmd->add_option("--seed", s.sampling.seed, "Seed of the random windows")->capture_default_str();
@@ -91,6 +92,14 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--fp64-hessian", s.calibration.fp64_hessian, "Accumulate X^T X in float64");
   cmd->add_option("--calib-batch", s.calibration.batch, "Samples per forward pass (0: by memory)")->capture_default_str();
   cmd->add_option("--stats", s.stats, "Calibration statistics file (HDF5; default in the cache)");
+  cmd->add_option("--target-bpw", a->target.bpw,
+                  "Mixed precision: per-linear grids (bits x group size) for this many bits per weight of the linear layers "
+                  "as a GPTQ checkpoint stores them (codes, zeros, fp16 scales, g_idx); needs --sensitivity")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--target-size", a->target.size, "Mixed precision: bytes of the GPTQ export's tensors (linears packed, the rest fp16)");
+  cmd->add_option("--sensitivity", a->target.sensitivity, "ptq sensitivity --types grids's sensitivity.json (the costs)");
+  cmd->add_option("--candidates", a->candidates, "Candidate grids, comma-separated (default: the table's), e.g. int2g32,int3g64,int4g128,int8pc");
+  cmd->add_option("--refine", a->target.refine, "Rounds of re-weighting after re-measuring the chosen mix's KL")->capture_default_str()->check(CLI::Range(0, 20));
   cmd->callback([a, bits_opt] {
     auto& spec = a->spec;
     if (!spec.grid.is_int()) {
@@ -135,8 +144,11 @@ void add_quantize(CLI::App& app) {
                                 {"early_stop", !a->hqq_no_early_stop}, {"optimize_scale", h.optimize_scale},
                                 {"integer_zero", h.integer_zero}};
     }
-    preflight_quantize(spec, std::cerr);  // the estimate; refuses what cannot fit
-    const auto summary = pipeline::quantize_model(spec, std::cerr);
+    const bool to_budget = a->target.bpw > 0 || a->target.size > 0 || !a->target.sensitivity.empty();
+    if (!a->candidates.empty()) a->target.candidates = mixed::parse_grid_candidates(a->candidates);
+    mixed::GridTargetResult mixed_result;
+    if (to_budget) mixed_result = mixed::quantize_to_budget(spec, a->target, std::cerr);
+    const auto summary = to_budget ? mixed_result.summary : pipeline::quantize_model(spec, std::cerr);
     std::printf("%-40s %12s %12s %8s\n", "layer", "rel_out_err", "rel_w_err", "s");
     for (const auto& row : summary.report["layers"]) {
       std::printf("%-40s %12s %12.3e %8.3f\n", row["name"].get<std::string>().c_str(),
@@ -147,6 +159,14 @@ void add_quantize(CLI::App& app) {
                 summary.stats_path.empty() ? "none" : summary.stats_path.c_str(),
                 summary.stats_path.empty() ? "-" : summary.stats_reused ? "reused" : "computed");
     for (const auto& w : summary.report["warnings"]) std::printf("WARNING: %s\n", w.get<std::string>().c_str());
+    if (to_budget) {
+      const auto& r = mixed_result.record;
+      std::printf("mixed precision: %.4f bits per weight of the linear layers, %llu bytes as GPTQ tensors; predicted KL %.6g",
+                  r["bits_per_weight"].get<double>(), static_cast<unsigned long long>(r["total_bytes"].get<uint64_t>()),
+                  r["predicted"].get<double>());
+      if (r.contains("measured_written")) std::printf(", measured %.6g", r["measured_written"].get<double>());
+      std::printf(" (%s/allocation.json)\n", spec.out.c_str());
+    }
   });
 }
 

@@ -9,9 +9,9 @@
 #include "core/error.hpp"
 #include "data/text_source.hpp"
 #include "mixed/sensitivity.hpp"
+#include "mixed/one_shot_stats.hpp"
 #include "mixed/sensitivity_report.hpp"
 #include "model/model_files.hpp"
-#include "pipeline/quantize_model.hpp"
 
 namespace ptq::cli {
 
@@ -24,7 +24,7 @@ void add_sensitivity(CLI::App& app) {
     uint64_t seed = 0;
     std::string protocol = "llamacpp";
     double damp = 0.01;
-    bool no_measure = false, no_layers = false;
+    bool no_measure = false, no_layers = false, sym = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("sensitivity", "Per-tensor and per-layer cost of each GGUF type: Hessian proxy and measured KL");
@@ -41,7 +41,11 @@ void add_sensitivity(CLI::App& app) {
   cmd->add_option("--windows", a->windows, "Windows for the measured KL")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seqlen", a->seqlen, "Tokens per KL window")->capture_default_str();
   cmd->add_option("--protocol", a->protocol, "KL windows: llamacpp (second half scored) or gptq")->capture_default_str();
-  cmd->add_option("--types", a->types, "Candidate types, comma-separated (default q2_k,q3_k,q4_k,q5_k,q6_k,q4_0,q4_1,q5_0,q5_1,q8_0)");
+  cmd->add_option("--types", a->types,
+                  "Candidates, comma-separated: GGUF types (default q2_k,q3_k,q4_k,q5_k,q6_k,q4_0,q4_1,q5_0,q5_1,q8_0) or "
+                  "integer grids for ptq quantize --target-bpw (int<bits>g<group> / int<bits>pc, e.g. int3g64,int4g128,int8pc; "
+                  "'grids': bits 2,3,4,8 x g32,g64,g128,per channel)");
+  cmd->add_flag("--sym", a->sym, "Integer grids: symmetric (as ptq quantize --sym)");
   cmd->add_option("--method", a->method,
                   "How each type is applied, as the export will: gptq (--gptq-stats), imatrix (--imatrix stats.h5) or rtn "
                   "(default: gptq with statistics, else rtn)");
@@ -51,7 +55,13 @@ void add_sensitivity(CLI::App& app) {
   cmd->add_option("--out,-o", a->out, "Output directory")->required();
   cmd->callback([a] {
     mixed::SensitivityOptions opt;
-    if (!a->types.empty()) opt.types = mixed::parse_candidate_types(a->types);
+    if (a->types == "grids") {
+      opt.types = mixed::default_grid_candidates();
+    } else if (!a->types.empty()) {
+      opt.types = mixed::is_grid_candidate(a->types.substr(0, a->types.find(','))) ? mixed::parse_grid_candidates(a->types)
+                                                                                  : mixed::parse_candidate_types(a->types);
+    }
+    opt.grid_base.sym = a->sym;
     opt.per_layer = !a->no_layers;
     opt.gptq_damp = a->damp;
     if (a->kl_text.empty()) a->kl_text = a->calib;
@@ -59,23 +69,15 @@ void add_sensitivity(CLI::App& app) {
     fs::create_directories(a->out);
     if (a->stats.empty() && !a->calib.empty()) a->stats = (fs::path(a->out) / "stats.h5").string();
     if (!a->calib.empty()) {
-      // One-shot statistics (reused when the file's provenance matches): the FP model's inputs of
-      // every linear layer, as `ptq quantize --one-shot --stats` stores them.
-      pipeline::QuantizeSpec q;
-      q.model = a->model;
-      q.tokenizer = a->tokenizer;
-      q.calib.path = a->calib;
-      q.sampling.n_samples = a->n_samples;
-      q.sampling.seqlen = a->calib_seqlen;
-      q.sampling.seed = a->seed;
-      q.calibration.mode = "one-shot";
-      q.stats = a->stats;
-      q.algorithm = "rtn";
-      q.grid.bits = 8;
-      q.grid.group_size = 0;
-      q.out = (fs::path(a->out) / ".calibration-rtn").string();
-      pipeline::quantize_model(q, std::cerr);
-      fs::remove_all(q.out);
+      // One-shot statistics (reused when the file's provenance matches).
+      data::TextSourceSpec calib;
+      calib.path = a->calib;
+      calib::SamplingSpec sampling;
+      sampling.n_samples = a->n_samples;
+      sampling.seqlen = a->calib_seqlen;
+      sampling.seed = a->seed;
+      mixed::one_shot_stats(a->model, a->tokenizer, calib, sampling, a->stats,
+                            (fs::path(a->out) / ".calibration-rtn").string(), std::cerr);
     }
     if (!a->stats.empty() && !fs::exists(a->stats)) fail(a->stats, "statistics file not found (pass --calib TEXT to compute it)");
     opt.stats = a->stats;
@@ -84,16 +86,11 @@ void add_sensitivity(CLI::App& app) {
     std::shared_ptr<const model::WeightSource> src = model::open_weights(a->model);
     std::unique_ptr<mixed::ReferenceKl> ref;
     if (!a->no_measure) {
-      auto lm = load_model(a->model, a->tokenizer);
-      data::TextSourceSpec spec;
-      spec.path = a->kl_text;
-      const auto ids = data::tokenize_cached(*lm.tokenizer, data::tokenizer_fingerprint(lm.tokenizer_path),
-                                             data::read_text(spec), true);
       eval::KlOptions ko;
       ko.protocol = a->protocol;
       ko.seqlen = a->seqlen;
       ko.max_windows = a->windows;
-      ref = std::make_unique<mixed::ReferenceKl>(*lm.model, ids, ko);
+      ref = mixed::reference_on_text(a->model, a->tokenizer, a->kl_text, ko);
     }
     mixed::SensitivityTable table = mixed::measure_sensitivity(src, ref.get(), opt, std::cerr);
     table.text = a->no_measure ? "" : a->kl_text;

@@ -74,6 +74,20 @@ void read_pipeline(const YamlContext& ctx, const YAML::Node& pl, Experiment& x) 
       } catch (const Error& e) {
         fail(where(ctx, pl[i], path), e.what());
       }
+    } else if (s.kind == "mixed") {
+      if (i + 2 != pl.size()) {
+        fail(where(ctx, pl[i], path), "'" + s.algorithm + "' chooses the quantizer's grid per layer: it must come right before the quantizer");
+      }
+      if (x.calibration.text.empty()) fail(where(ctx, pl[i], path), "'" + s.algorithm + "' needs calibration data: set calibration.text");
+      if ((s.options["target_bpw"].get<double>() > 0) == (s.options["target_size"].get<double>() > 0)) {
+        fail(where(ctx, pl[i], path), "give exactly one of target_bpw and target_size");
+      }
+      const std::string refs = s.options["reference_points"];
+      if (!refs.empty()) s.options["reference_points"] = resolve(ctx, pl[i]["reference_points"], path + ".reference_points", refs, true);
+      const std::string q = pl[i + 1]["algorithm"] ? pl[i + 1]["algorithm"].as<std::string>() : "";
+      if (q != "gptq" && q != "rtn") {
+        fail(where(ctx, pl[i], path), "'" + s.algorithm + "' allocates grids for gptq or rtn (the sensitivity table measures one of them), not '" + q + "'");
+      }
     } else if (s.kind == "transform") {
       try {
         algo::make_transform(s.algorithm, s.options);

@@ -11,6 +11,7 @@
 #include "algorithms/smoothquant/smoothquant.hpp"
 #include "core/error.hpp"
 #include "core/unknown_name.hpp"
+#include "mixed/grid_candidates.hpp"
 
 namespace ptq::config {
 
@@ -91,6 +92,21 @@ const std::vector<StepKind>& step_table() {
         {"alpha_min", T::Double, 0.0, 1.0, {}, kSq.alpha_min},
         {"alpha_max", T::Double, 0.0, 1.0, {}, kSq.alpha_max},
         {"alpha_step", T::Double, 1e-3, 1.0, {}, kSq.alpha_step}}},
+      // Mixed precision (mixed/grid_target_quantize.hpp): right before the quantizer (gptq or rtn),
+      // it chooses each linear layer's grid among `candidates` under the budget from a sensitivity
+      // table (measured once per model and calibration, cached); cost kl: single-layer KL on the
+      // calibration text's last `windows` windows, re-measured as a mix `refine` times; proxy: the
+      // Hessian-weighted output error only.
+      {"mixed_precision", "mixed",
+       {{"target_bpw", T::Double, 0.0, 64.0, {}, 0.0},
+        {"target_size", T::Double, 0.0, 1e15, {}, 0.0},
+        {"candidates", T::ChoiceList, 0, 0, mixed::known_grid_candidates(), mixed::default_grid_candidates()},
+        {"cost", T::Choice, 0, 0, {"kl", "proxy"}, "kl"},
+        {"windows", T::Int, 1, 1 << 20, {}, 8},
+        {"refine", T::Int, 0, 20, {}, 2},
+        // Measured points drawn beside the runs in the report's KL / PPL vs size plots (a CSV:
+        // label, bytes, kl, ppl; e.g. llama.cpp's mixes by ptq export + ptq eval --reference).
+        {"reference_points", T::Path, 0, 0, {}, ""}}},
       // Model-level, first in the pipeline (algorithms/rotation/rotate_step.hpp).
       {"rotate", "transform",
        {{"seed", T::Int, 0, 2147483647, {}, 0},
@@ -122,6 +138,8 @@ nlohmann::json read_param(const YamlContext& ctx, const YAML::Node& map, const s
       return get_double(ctx, map, prefix, prm.name, prm.fallback.get<double>(), prm.lo, prm.hi);
     case T::Bool:
       return get_bool(ctx, map, prefix, prm.name, prm.fallback.get<bool>());
+    case T::Path:  // resolved against the YAML file's directory by read_pipeline
+      return get_string(ctx, map, prefix, prm.name, prm.fallback.get<std::string>());
     case T::Choice:
       break;
     case T::ChoiceList: {

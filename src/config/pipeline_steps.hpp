@@ -9,6 +9,8 @@
 //     algorithm's options (algorithms/registry.cpp make_algorithm).
 //   kind "transform": an equivalence transform run before the quantizer (smoothquant, awq); the
 //     entries join the table with QuantizeSpec's list of transforms.
+//   kind "mixed": mixed_precision, right before the quantizer: per-linear grids under a budget
+//     (its options: target_bpw | target_size, candidates, cost, windows, refine).
 //   Quantizers also take `dtype` (int | nf4 | fp4 | fp8_e4m3 | fp8_e5m2, part of the grid) and the
 //   activation quantization recorded for evaluation (act_bits, act_scheme, act_percentile: W8A8 is
 //   `{algorithm: rtn, bits: 8, act_bits: 8}`); SmoothQuant's alpha search measures with the latter.
@@ -24,7 +26,7 @@
 namespace ptq::config {
 
 struct ParamSpec {
-  enum class Type { Int, Double, Bool, Choice, ChoiceList };  // ChoiceList: a list of `choices`
+  enum class Type { Int, Double, Bool, Choice, ChoiceList, Path };  // ChoiceList: a list of `choices`; Path: a file
   std::string name;
   Type type = Type::Int;
   double lo = 0, hi = 0;                 // Int, Double: allowed range (inclusive)
@@ -36,7 +38,7 @@ struct ParamSpec {
 
 struct StepKind {
   std::string algorithm;
-  std::string kind;  // "quantizer" | "transform"
+  std::string kind;  // "quantizer" | "transform" | "mixed"
   std::vector<ParamSpec> params;
 };
 

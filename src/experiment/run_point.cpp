@@ -13,10 +13,14 @@
 #include "eval/kl_divergence.hpp"
 #include "eval/perplexity.hpp"
 #include "eval/report/bits_per_weight.hpp"
+#include "eval/report/size_plots.hpp"
 #include "eval/tasks/run_tasks.hpp"
 #include "export/gguf_export.hpp"
 #include "export/hf_gptq_export.hpp"
 #include "io/atomic_file.hpp"
+#include "mixed/grid_target_quantize.hpp"
+#include "mixed/one_shot_stats.hpp"
+#include "mixed/sensitivity_cache.hpp"
 #include "model/generate.hpp"
 #include "model/kv_quant.hpp"
 #include "model/model_files.hpp"
@@ -84,6 +88,48 @@ pipeline::QuantizeSpec quantize_spec(const config::Experiment& x, const std::str
   return s;
 }
 
+const config::StepSpec* mixed_step(const config::Experiment& x) {
+  for (const auto& s : x.pipeline) {
+    if (s.kind == "mixed") return &s;
+  }
+  return nullptr;
+}
+
+// The quantization with a mixed_precision step: one-shot statistics and the sensitivity table of
+// the step's candidates (both cached, so a sweep over budgets measures them once), then the
+// allocation to the budget and the quantization (mixed/grid_target_quantize.hpp).
+pipeline::QuantizeSummary quantize_mixed(const config::Experiment& x, const config::StepSpec& step,
+                                         const pipeline::QuantizeSpec& spec, const std::string& dir, nlohmann::json& m,
+                                         std::ostream& log) {
+  const std::string stats = mixed::one_shot_stats(spec.model, spec.tokenizer, spec.calib, spec.sampling, "",
+                                                  (fs::path(dir) / ".calibration-rtn").string(), log);
+  mixed::SensitivityRequest r;
+  r.model = spec.model;
+  r.tokenizer = spec.tokenizer;
+  r.stats = stats;
+  r.method = spec.algorithm;
+  r.types = step.options["candidates"].get<std::vector<std::string>>();
+  r.sym = spec.grid.sym;
+  r.measure = step.options["cost"] == "kl";
+  r.kl_text = x.calibration.text;
+  r.seqlen = x.calibration.seqlen;
+  r.windows = step.options["windows"];
+  mixed::GridTarget t;
+  t.sensitivity = mixed::cached_sensitivity(r, log);
+  t.bpw = step.options["target_bpw"];
+  t.size = static_cast<uint64_t>(step.options["target_size"].get<double>());
+  t.refine = step.options["refine"];
+  const auto res = mixed::quantize_to_budget(spec, t, log);
+  m["mixed_precision"] = res.record;
+  const std::string refs = step.options.value("reference_points", "");
+  if (!refs.empty()) {
+    for (const auto& p : report::read_reference_points(refs)) {
+      m["reference_points"].push_back({{"label", p.label}, {"bytes", p.bytes}, {"kl", p.kl}, {"ppl", p.ppl}});
+    }
+  }
+  return res.summary;
+}
+
 // Bits per weight and size of the model as a packed format stores it (eval/report/bits_per_weight).
 void storage_figures(const config::Experiment& x, const nlohmann::json& layers, nlohmann::json& m) {
   auto src = model::open_weights(x.model);
@@ -109,7 +155,9 @@ void storage_figures(const config::Experiment& x, const nlohmann::json& layers, 
     qparams += n;
     // Floating-point dtypes store one scale per group and no zero point, as a symmetric grid does.
     const bool sym = q.grid["sym"].get<bool>() || q.grid.value("dtype", "int") != "int";
-    qbits += n * report::linear_bits_per_weight(s, q.grid["bits"], q.grid["group_size"], sym, permuted);
+    // Mixed precision: a layer's own grid, when it has one.
+    qbits += n * report::linear_bits_per_weight(s, row.value("bits", q.grid["bits"].get<int>()),
+                                                row.value("group_size", q.grid["group_size"].get<int>()), sym, permuted);
   }
   m["quantized_params"] = qparams;
   m["bits_per_weight"] = qparams > 0 ? qbits / qparams : 0.0;
@@ -145,9 +193,13 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
     if (fs::exists(fs::path(qdir) / "quant_report.json")) {
       log << "quantized model: finished earlier, reusing " << qdir << "\n";
       qreport = nlohmann::json::parse(io::read_text_file((fs::path(qdir) / "quant_report.json").string()));
+      const fs::path alloc = fs::path(qdir) / "allocation.json";
+      if (fs::exists(alloc)) m["mixed_precision"] = nlohmann::json::parse(io::read_text_file(alloc.string()));
       m["quantize_reused"] = true;
     } else {
-      const auto summary = pipeline::quantize_model(quantize_spec(x, qdir), log);
+      const auto* mp = mixed_step(x);
+      const auto summary = mp ? quantize_mixed(x, *mp, quantize_spec(x, qdir), dir, m, log)
+                              : pipeline::quantize_model(quantize_spec(x, qdir), log);
       qreport = summary.report;
       m["quantize_reused"] = false;
     }
@@ -163,6 +215,9 @@ nlohmann::json run_point(const std::string& dir, std::ostream& log) {
     for (const auto& row : qreport["layers"]) {
       nlohmann::json r = {{"name", row["name"]}, {"shape", row["shape"]}, {"rel_weight_error", row["rel_weight_error"]}};
       if (row.contains("rel_output_error")) r["rel_output_error"] = row["rel_output_error"];
+      for (const char* k : {"bits", "group_size"}) {
+        if (row.contains(k)) r[k] = row[k];
+      }
       layers.push_back(r);
     }
     eval_model = qdir;

@@ -10,10 +10,12 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/regex_text.hpp"
 #include "model/online_rotation.hpp"
 #include "export/gptq_packing.hpp"
 #include "io/atomic_file.hpp"
 #include "io/staged_directory.hpp"
+#include "io/gptq_dynamic.hpp"
 #include "io/hf_packed_checkpoint.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "io/safetensors.hpp"
@@ -92,15 +94,6 @@ std::string block_module(const std::string& weight_name) {
   if (b.rfind(p, 0) != 0) return "";
   const auto dot = b.find('.', p.size());
   return dot == std::string::npos ? "" : b.substr(dot + 1);
-}
-
-std::string regex_escape(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (std::string(".^$|()[]{}*+?\\").find(c) != std::string::npos) r += '\\';
-    r += c;
-  }
-  return r;
 }
 
 void copy_tokenizer(const model::WeightSource& src, const HfExportOptions& opt, const std::string& dir, HfExportResult& res) {
@@ -248,6 +241,7 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
   algo::IntGrid grid;
   std::string grid_layer;
   std::map<std::string, int> kept_by_module, packed_by_module;
+  std::map<std::string, algo::IntGrid> module_grids;  // packed layers' grids, by module name
 
   nlohmann::json weight_map = nlohmann::json::object();
   char shard_name[64];
@@ -263,10 +257,13 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
       }
       const std::string b = io::layer_base_name(name);
       const auto q = io::quantized_layer(src, name);
-      if (q.grid.is_int() && have_grid &&
-          (q.grid.bits != grid.bits || q.grid.sym != grid.sym || config_group_size(q.grid) != config_group_size(grid))) {
+      // GPTQ holds per-module bits and group sizes (GPTQModel's "dynamic" rules); AWQ one grid.
+      const bool grid_differs = q.grid.bits != grid.bits || config_group_size(q.grid) != config_group_size(grid);
+      if (q.grid.is_int() && have_grid && (q.grid.sym != grid.sym || (format == "awq" && grid_differs))) {
         fail(b, "its grid (" + std::to_string(q.grid.bits) + " bits, group " + std::to_string(config_group_size(q.grid)) +
-                    ") differs from " + grid_layer + "'s: one checkpoint has one grid");
+                    (q.grid.sym ? ", sym" : ", asym") + ") differs from " + grid_layer + "'s: " +
+                    (format == "awq" ? "an AWQ checkpoint has one grid (use --format gptq for mixed precision)"
+                                     : "one checkpoint has one symmetry"));
       }
       if (q.grid.is_int() && !have_grid) have_grid = true, grid = q.grid, grid_layer = b;
       // Grid-level refusals (dtype, bits, AWQ's act-order and per-channel) whatever --unaligned says:
@@ -300,6 +297,7 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
         centered = centered && torch::all(z == double(1 << (q.grid.bits - 1))).item<bool>();
       }
       ++packed_by_module[block_module(name)];
+      module_grids[b] = q.grid;
       ++res.quantized_layers;
     }
     w.write(stage.file(shard_name));
@@ -319,6 +317,12 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
 
   nlohmann::json qc = nullptr;
   if (packed) {
+    // The config's grid: the one most packed layers have; the others get "dynamic" rules.
+    std::map<std::pair<int, int>, int> grid_count;
+    for (const auto& [m, g] : module_grids) {
+      if (++grid_count[{g.bits, g.group_size}] > grid_count[{grid.bits, grid.group_size}]) grid = g;
+    }
+    const nlohmann::json mixed_rules = io::dynamic_rules(module_grids, grid, true);
     const int gs = config_group_size(grid);
     if (format == "gptq") {
       const bool sym = grid.sym && centered;
@@ -352,6 +356,10 @@ HfExportResult export_hf(const model::WeightSource& src, const std::string& out_
         for (const auto& m : kept_modules) dynamic["-:.*\\." + regex_escape(m) + "$"] = nlohmann::json::object();
         qc["modules_in_block_to_quantize"] = mods;
         qc["dynamic"] = dynamic;
+      }
+      if (!mixed_rules.empty()) {
+        if (!qc.contains("dynamic")) qc["dynamic"] = nlohmann::json::object();
+        qc["dynamic"].update(mixed_rules);
       }
       io::write_file_atomically(stage.file("quantize_config.json"), qc.dump(2) + "\n");
     } else {

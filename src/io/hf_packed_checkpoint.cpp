@@ -8,6 +8,7 @@
 #include "core/json_parse.hpp"
 #include "export/gptq_packing.hpp"
 #include "io/atomic_file.hpp"
+#include "io/gptq_dynamic.hpp"
 #include "io/quantized_checkpoint.hpp"
 
 namespace ptq::io {
@@ -100,6 +101,14 @@ HfPackedCheckpoint::HfPackedCheckpoint(const std::string& dir) : hf_(dir) {
   grid_.validate(where);
 }
 
+algo::IntGrid HfPackedCheckpoint::layer_grid(const std::string& module) const {
+  if (method_ != "gptq") return grid_;
+  const std::string where = hf_.path() + ": quantization_config";
+  const auto g = dynamic_grid(qconfig_.value("dynamic", nlohmann::json()), grid_, module, true, where);
+  if (!g) fail(hf_.path() + ": " + module, "holds a qweight but a dynamic \"-:\" rule says it is not quantized");
+  return *g;
+}
+
 bool HfPackedCheckpoint::is_quantized(const std::string& weight_name) const {
   return ends_with(weight_name, ".weight") && hf_.has(layer_base_name(weight_name) + ".qweight");
 }
@@ -125,14 +134,15 @@ std::vector<model::TensorInfo> HfPackedCheckpoint::tensors() const {
     }
     if (!part) out.push_back(t);
   }
-  const std::string type = method_ == "awq" ? "AWQ_Q4" : "GPTQ_Q" + std::to_string(grid_.bits);
   for (const auto& b : bases) {
+    const algo::IntGrid g = layer_grid(b);
+    const std::string type = method_ == "awq" ? "AWQ_Q4" : "GPTQ_Q" + std::to_string(g.bits);
     const auto& qw = hf_.shard_of(b + ".qweight").info(b + ".qweight");
     const auto& sc = hf_.shard_of(b + ".scales").info(b + ".scales");
     std::vector<int64_t> shape;
     if (qw.shape.size() == 2 && sc.shape.size() == 2) {
       const int64_t out_f = sc.shape[1];
-      const int64_t in_f = method_ == "awq" ? qw.shape[0] : qw.shape[0] * 32 / grid_.bits;
+      const int64_t in_f = method_ == "awq" ? qw.shape[0] : qw.shape[0] * 32 / g.bits;
       shape = {out_f, in_f};
     }
     out.push_back({b + ".weight", type, shape, bytes[b]});
@@ -157,15 +167,15 @@ algo::QuantizedLinear HfPackedCheckpoint::quantized(const std::string& weight_na
   if (scales.dim() != 2) fail(where, "scales must be a matrix [groups, out]");
   const int64_t groups = scales.size(0), out_f = scales.size(1);
   algo::QuantizedLinear q;
-  q.grid = grid_;
+  q.grid = layer_grid(b);
   torch::Tensor codes_in_out, zeros_g_out;  // [in, out], [groups, out]
   try {
     if (method_ == "awq") {
       codes_in_out = exporter::unpack_awq(qweight);
       zeros_g_out = exporter::unpack_awq(qzeros);
     } else {
-      codes_in_out = exporter::unpack_gptq(qweight, grid_.bits, 0);
-      zeros_g_out = exporter::unpack_gptq(qzeros, grid_.bits, 1);
+      codes_in_out = exporter::unpack_gptq(qweight, q.grid.bits, 0);
+      zeros_g_out = exporter::unpack_gptq(qzeros, q.grid.bits, 1);
     }
   } catch (const Error& e) {
     fail(where, e.what());
@@ -175,9 +185,9 @@ algo::QuantizedLinear HfPackedCheckpoint::quantized(const std::string& weight_na
     fail(where, "qweight, qzeros and scales disagree on the shape (scales [" + std::to_string(groups) + ", " +
                     std::to_string(out_f) + "])");
   }
-  if (groups != algo::num_groups(in_f, grid_)) {
+  if (groups != algo::num_groups(in_f, q.grid)) {
     fail(where, std::to_string(groups) + " groups of scales for " + std::to_string(in_f) + " inputs at group size " +
-                    std::to_string(grid_.group_size == 0 ? -1 : grid_.group_size));
+                    std::to_string(q.grid.group_size == 0 ? -1 : q.grid.group_size));
   }
   q.codes = codes_in_out.t().contiguous();
   auto z = zeros_g_out.t().to(torch::kFloat32).contiguous();
@@ -192,7 +202,7 @@ algo::QuantizedLinear HfPackedCheckpoint::quantized(const std::string& weight_na
       fail(where, "g_idx names a group that does not exist");
     }
   } else {
-    q.g_idx = algo::contiguous_g_idx(in_f, grid_);
+    q.g_idx = algo::contiguous_g_idx(in_f, q.grid);
   }
   if (!torch::isfinite(q.scales).all().item<bool>()) fail(where, "scales hold NaN or Inf");
   return q;

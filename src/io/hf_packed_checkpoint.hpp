@@ -15,7 +15,8 @@
 // load("<name>.weight") returns scales * (codes - zeros) in fp32 (scales as stored, fp16-exact);
 // every other tensor is read as stored (fp16 -> fp32). quantized() returns ptq's representation
 // (codes [out, in], scales / zeros [out, groups], g_idx), so the layer can be evaluated, compared
-// or re-exported. group_size -1 (per channel) reads as ptq's group_size 0.
+// or re-exported. group_size -1 (per channel) reads as ptq's group_size 0. Per-module bits and group
+// sizes come from the config's "dynamic" rules (GPTQModel's form; io/gptq_dynamic.hpp).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -48,7 +49,10 @@ class HfPackedCheckpoint : public model::WeightSource {
   // "gptq" (v1), "gptq_v2" or "awq_gemm".
   const std::string& checkpoint_format() const { return ckpt_format_; }
   const nlohmann::json& quantization_config() const { return qconfig_; }
-  const algo::IntGrid& grid() const { return grid_; }
+  const algo::IntGrid& grid() const { return grid_; }  // the config's base grid
+  // A module's grid ("model.layers.0.mlp.down_proj"): the base grid under GPTQModel's "dynamic"
+  // rules (io/gptq_dynamic.hpp).
+  algo::IntGrid layer_grid(const std::string& module) const;
   bool is_quantized(const std::string& weight_name) const;
   // Throws naming the directory and layer when the parts are missing or their shapes disagree.
   algo::QuantizedLinear quantized(const std::string& weight_name) const;

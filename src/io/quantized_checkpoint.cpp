@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/json_parse.hpp"
 #include "io/atomic_file.hpp"
+#include "io/gptq_dynamic.hpp"
 #include "io/safetensors.hpp"
 #include "model/hf_config.hpp"
 
@@ -127,6 +128,13 @@ QuantizedCheckpoint::QuantizedCheckpoint(const std::string& dir) : hf_(dir) {
   grid_ = grid_of(qconfig_, where);
 }
 
+algo::IntGrid QuantizedCheckpoint::layer_grid(const std::string& module) const {
+  const auto g = dynamic_grid(qconfig_.value("dynamic", nlohmann::json()), grid_, module, false,
+                              hf_.path() + ": quantization_config");
+  if (!g) fail(hf_.path() + ": " + module, "a dynamic \"-:\" rule excludes a layer ptq's directory holds");
+  return *g;
+}
+
 bool QuantizedCheckpoint::is_quantized(const std::string& weight_name) const {
   return hf_.has(layer_base_name(weight_name) + ".codes");
 }
@@ -140,7 +148,8 @@ std::vector<model::TensorInfo> QuantizedCheckpoint::tensors() const {
     const std::string codes = ".codes";
     if (n.size() > codes.size() && n.compare(n.size() - codes.size(), codes.size(), codes) == 0) {
       const std::string b = n.substr(0, n.size() - codes.size());
-      const std::string type = grid_.is_int() ? "Q" + std::to_string(grid_.bits) + (grid_.sym ? "_SYM" : "_ASYM") : grid_.dtype;
+      const algo::IntGrid g = layer_grid(b);
+      const std::string type = g.is_int() ? "Q" + std::to_string(g.bits) + (g.sym ? "_SYM" : "_ASYM") : g.dtype;
       out.push_back({b + ".weight", type, t.shape, t.nbytes});
     } else if (n.find(".scales") == std::string::npos && n.find(".zeros") == std::string::npos &&
                n.find(".g_idx") == std::string::npos) {
@@ -156,19 +165,19 @@ algo::QuantizedLinear QuantizedCheckpoint::quantized(const std::string& weight_n
   const std::string where = hf_.path() + ": " + b;
   if (!is_quantized(weight_name)) fail(where, "not a quantized layer");
   algo::QuantizedLinear q;
-  q.grid = grid_;
+  q.grid = layer_grid(b);
   q.codes = hf_.view(b + ".codes").clone();
   q.scales = hf_.load(b + ".scales");
   q.zeros = hf_.load(b + ".zeros");
   q.g_idx = hf_.view(b + ".g_idx").clone();
   if (q.codes.scalar_type() != torch::kUInt8 || q.g_idx.scalar_type() != torch::kInt32) fail(where, "codes must be U8 and g_idx I32");
   if (q.codes.dim() != 2 || q.g_idx.dim() != 1 || q.g_idx.size(0) != q.codes.size(1)) fail(where, "codes and g_idx shapes disagree");
-  const int64_t groups = algo::num_groups(q.codes.size(1), grid_);
+  const int64_t groups = algo::num_groups(q.codes.size(1), q.grid);
   const std::vector<int64_t> pshape = {q.codes.size(0), groups};
   if (q.scales.sizes().vec() != pshape || q.zeros.sizes().vec() != pshape) {
     fail(where, "scales and zeros must be [" + std::to_string(pshape[0]) + ", " + std::to_string(groups) + "]");
   }
-  if (q.codes.numel() > 0 && q.codes.max().item<int>() > grid_.maxq()) fail(where, "codes exceed the grid's range");
+  if (q.codes.numel() > 0 && q.codes.max().item<int>() > q.grid.maxq()) fail(where, "codes exceed the grid's range");
   if (q.g_idx.numel() > 0 && (q.g_idx.min().item<int>() < 0 || q.g_idx.max().item<int>() >= groups)) {
     fail(where, "g_idx names a group that does not exist");
   }

@@ -75,6 +75,8 @@ class QuantizedCheckpoint : public model::WeightSource {
   const nlohmann::json& quantization_config() const { return qconfig_; }
   bool is_quantized(const std::string& weight_name) const;
   algo::QuantizedLinear quantized(const std::string& weight_name) const;
+  // A layer's grid: the config's, under its "dynamic" per-module rules (io/gptq_dynamic.hpp).
+  algo::IntGrid layer_grid(const std::string& module) const;
 
  private:
   HfCheckpoint hf_;

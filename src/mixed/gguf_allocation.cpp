@@ -1,34 +1,18 @@
 #include "mixed/gguf_allocation.hpp"
 
-#include <cmath>
-
 #include "core/error.hpp"
 #include "mixed/knapsack.hpp"
+#include "mixed/table_items.hpp"
 
 namespace ptq::mixed {
 
 GgufAllocation allocate_gguf(const GgufByteModel& m, const SensitivityTable& table, uint64_t budget) {
   GgufAllocation out;
-  out.cost = table.measured() ? "kl" : "proxy";
+  out.cost = table_cost(table);
   if (budget < m.min_file_bytes() || budget > m.max_file_bytes()) budget_bytes(m, 0, budget);  // throws the range
-  std::vector<std::vector<Choice>> items;
-  for (size_t i = 0; i < m.tensors.size(); ++i) {
-    std::vector<Choice> choices;
-    for (const std::string& type : m.types[i]) {
-      const SensitivityRow* r = table.find(m.tensors[i].gguf, type);
-      if (!r) {
-        throw Error("the sensitivity table has no row for " + m.tensors[i].gguf + " as " + type +
-                    " (measure it: ptq sensitivity --types including " + type + ")");
-      }
-      const double cost = out.cost == "kl" ? r->kl : r->proxy;
-      if (!std::isfinite(cost)) {
-        throw Error("the sensitivity table has no " + out.cost + " for " + m.tensors[i].gguf + " as " + type +
-                    (out.cost == "proxy" ? " (no statistics for it: measure KL, ptq sensitivity --calib TEXT)" : ""));
-      }
-      choices.push_back({m.tensor_bytes(i, type), cost});
-    }
-    items.push_back(choices);
-  }
+  std::vector<std::string> names;
+  for (const MatrixTensor& t : m.tensors) names.push_back(t.gguf);
+  const auto items = table_items(table, names, m.types, [&](size_t i, const std::string& type) { return m.tensor_bytes(i, type); });
   const Allocation a = allocate(items, budget - m.fixed_bytes);
   for (size_t i = 0; i < items.size(); ++i) out.chosen.push_back(m.types[i][a.pick[i]]);
   out.file_bytes = m.file_bytes(out.chosen);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "core/regex_text.hpp"
 
 namespace ptq::mixed {
 
@@ -15,15 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 uint64_t pad32(uint64_t n) { return (n + 31) / 32 * 32; }
-
-std::string regex_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (std::string(".^$|()[]{}*+?\\").find(c) != std::string::npos) out += '\\';
-    out += c;
-  }
-  return out;
-}
 
 std::string bpw_text(uint64_t bytes, uint64_t params) {
   char b[32];

@@ -4,6 +4,9 @@
 #include <chrono>
 
 #include "core/error.hpp"
+#include "data/text_source.hpp"
+#include "model/model_files.hpp"
+#include "tokenizer/tokenizer.hpp"
 
 namespace ptq::mixed {
 
@@ -43,6 +46,18 @@ eval::KlResult ReferenceKl::measure(model::Model& model) const {
     acc.add(kl, same, lp_ref.gather(-1, targets).reshape({-1}), lp_q.gather(-1, targets).reshape({-1}));
   }
   return acc.finish(opt_, plan_.windows, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+std::unique_ptr<ReferenceKl> reference_on_text(const std::string& model, const std::string& tokenizer,
+                                               const std::string& text, const eval::KlOptions& opt) {
+  model::Model fp(model::open_weights(model));
+  fp.make_resident();
+  const std::string tok_path = tokenizer.empty() ? model::find_tokenizer(model, fp.config().vocab_size) : tokenizer;
+  const auto tok = tok::open_tokenizer(tok_path);
+  data::TextSourceSpec spec;
+  spec.path = text;
+  const auto ids = data::tokenize_cached(*tok, data::tokenizer_fingerprint(tok_path), data::read_text(spec), true);
+  return std::make_unique<ReferenceKl>(fp, ids, opt);
 }
 
 }  // namespace ptq::mixed

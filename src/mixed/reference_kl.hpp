@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,5 +28,10 @@ class ReferenceKl {
   eval::WindowPlan plan_;
   std::vector<torch::Tensor> lp_ref_;  // per batch [b, scored, vocab] float64
 };
+
+// The full-precision model at `model` (tokenizer: "" -> found beside it) against the last
+// opt.max_windows windows of the text file `text`.
+std::unique_ptr<ReferenceKl> reference_on_text(const std::string& model, const std::string& tokenizer,
+                                               const std::string& text, const eval::KlOptions& opt);
 
 }  // namespace ptq::mixed

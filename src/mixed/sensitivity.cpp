@@ -23,7 +23,25 @@ double json_number(const nlohmann::json& j) {
 
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
+// A candidate's fit and bytes for one matrix: GGUF block types for every matrix the export writes,
+// integer grids for the decoder's linear layers (what ptq quantize quantizes) as GPTQ stores them.
+bool candidate_fits(const std::string& type, const MatrixTensor& t, bool grids) {
+  if (grids) return t.layer >= 0 && grid_fits(type, t.rows, t.row_length);
+  return !fitting_types({type}, t.row_length).empty();
+}
+
+uint64_t candidate_bytes(const std::string& type, const MatrixTensor& t, bool grids) {
+  return grids ? grid_candidate_bytes(type, t.rows, t.row_length) : pad32(matrix_bytes(type, t.rows, t.row_length));
+}
+
 }  // namespace
+
+bool grid_candidates(const std::vector<std::string>& types) {
+  size_t n = 0;
+  for (const std::string& t : types) n += is_grid_candidate(t) ? 1 : 0;
+  if (n != 0 && n != types.size()) throw Error("candidates mix integer grids and GGUF types: use one kind per table");
+  return n != 0 && n == types.size();
+}
 
 bool SensitivityTable::measured() const {
   for (const SensitivityRow& r : rows) {
@@ -47,6 +65,8 @@ SensitivityTable measure_sensitivity(const std::shared_ptr<const model::WeightSo
   table.method = to_string(opt.method);
   table.stats = opt.stats;
   table.types = opt.types;
+  const bool grids = grid_candidates(opt.types);
+  table.grid_sym = grids && opt.grid_base.sym;
   if (opt.method != QuantMethod::Rtn && opt.stats.empty()) {
     throw Error("sensitivity: method " + table.method + " needs calibration statistics (--stats)");
   }
@@ -69,16 +89,21 @@ SensitivityTable measure_sensitivity(const std::shared_ptr<const model::WeightSo
   };
   std::vector<Job> jobs;
   for (const MatrixTensor& t : matrices) {
-    const auto fit = fitting_types(opt.types, t.row_length);
-    if (fit.empty()) table.fixed.push_back(t.gguf);
-    for (const std::string& type : fit) jobs.push_back({"tensor", t.gguf, t.layer, type, {&t}});
+    if (grids && t.layer < 0) continue;  // embeddings and head stay in full precision
+    size_t fit = 0;
+    for (const std::string& type : opt.types) {
+      if (!candidate_fits(type, t, grids)) continue;
+      jobs.push_back({"tensor", t.gguf, t.layer, type, {&t}});
+      ++fit;
+    }
+    if (fit == 0) table.fixed.push_back(t.gguf);
   }
   if (opt.per_layer) {
     for (int l = 0; l < src->config().num_layers; ++l) {
       for (const std::string& type : opt.types) {
         Job j{"layer", "blk." + std::to_string(l), l, type, {}};
         for (const MatrixTensor& t : matrices) {
-          if (t.layer == l && !fitting_types({type}, t.row_length).empty()) j.parts.push_back(&t);
+          if (t.layer == l && candidate_fits(type, t, grids)) j.parts.push_back(&t);
         }
         if (!j.parts.empty()) jobs.push_back(j);
       }
@@ -109,13 +134,15 @@ SensitivityTable measure_sensitivity(const std::shared_ptr<const model::WeightSo
       if (it == quantized.end()) {
         const torch::Tensor W = src->load(t->hf).to(torch::kFloat32);
         const calib::InputStats* s = stats_for(*t);
-        torch::Tensor Wq = quantize_dequantize(job.type, W, opt.method, s, opt.gptq_damp);
+        torch::Tensor Wq = grids ? quantize_dequantize_grid(candidate_grid(job.type, opt.grid_base), W, opt.method, s,
+                                                            opt.gptq_damp, t->hf)
+                                 : quantize_dequantize(job.type, W, opt.method, s, opt.gptq_damp);
         proxies[key] = s ? hessian_weighted_error(W, Wq, *s) : std::numeric_limits<double>::quiet_NaN();
         it = quantized.emplace(key, Wq).first;
       }
       replaced[t->hf] = it->second;
       row.weights += t->rows * t->row_length;
-      row.bytes += pad32(matrix_bytes(job.type, t->rows, t->row_length));
+      row.bytes += candidate_bytes(job.type, *t, grids);
       const double p = proxies[key];
       if (std::isfinite(p)) proxy += p; else proxy_known = false;
     }
@@ -146,7 +173,7 @@ nlohmann::json to_json(const SensitivityTable& t) {
                     {"ppl", number_or_null(r.ppl)}, {"top1_agreement", number_or_null(r.top1)}});
   }
   return {{"model", t.model}, {"method", t.method}, {"stats", t.stats}, {"text", t.text}, {"types", t.types},
-          {"protocol", t.protocol}, {"seqlen", t.seqlen}, {"windows", t.windows}, {"tokens_scored", t.tokens_scored},
+          {"grid_sym", t.grid_sym}, {"protocol", t.protocol}, {"seqlen", t.seqlen}, {"windows", t.windows}, {"tokens_scored", t.tokens_scored},
           {"ppl_reference", t.ppl_reference}, {"fixed", t.fixed}, {"rows", rows}};
 }
 
@@ -158,6 +185,7 @@ SensitivityTable sensitivity_from_json(const nlohmann::json& j, const std::strin
     t.stats = j.at("stats").get<std::string>();
     t.text = j.at("text").get<std::string>();
     t.types = j.at("types").get<std::vector<std::string>>();
+    t.grid_sym = j.value("grid_sym", false);
     t.protocol = j.at("protocol").get<std::string>();
     t.seqlen = j.at("seqlen").get<int>();
     t.windows = j.at("windows").get<int64_t>();

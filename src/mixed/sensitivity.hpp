@@ -16,6 +16,7 @@
 
 #include "mixed/matrix_catalog.hpp"
 #include "mixed/reference_kl.hpp"
+#include "mixed/grid_candidates.hpp"
 #include "mixed/tensor_quantizer.hpp"
 #include "model/weight_source.hpp"
 
@@ -27,7 +28,13 @@ struct SensitivityOptions {
   std::string stats;       // ptq calibration statistics (.h5); "" -> no proxy, reference quantizers
   double gptq_damp = 0.01;
   bool per_layer = true;   // also whole layers (every matrix of the layer that fits the type)
+  // Integer-grid candidates (mixed/grid_candidates.hpp, all or none of `types`): the grid's sym /
+  // mse settings, as `ptq quantize` will apply them; only the decoder's linear layers take them.
+  algo::IntGrid grid_base;
 };
+
+// Whether `types` are integer-grid candidates (true), GGUF block types (false); throws for a mix.
+bool grid_candidates(const std::vector<std::string>& types);
 
 struct SensitivityRow {
   std::string scope;   // "tensor" or "layer"
@@ -35,7 +42,7 @@ struct SensitivityRow {
   int layer = -1;
   std::string type;
   int64_t weights = 0;
-  uint64_t bytes = 0;  // data bytes as the file stores them (padded to 32 per tensor)
+  uint64_t bytes = 0;  // data bytes as the file stores them (GGUF: padded to 32 per tensor; grids: GPTQ tensors)
   double proxy = std::numeric_limits<double>::quiet_NaN();
   double kl = std::numeric_limits<double>::quiet_NaN(), kl_stderr = std::numeric_limits<double>::quiet_NaN();
   double ppl = std::numeric_limits<double>::quiet_NaN();
@@ -45,6 +52,7 @@ struct SensitivityRow {
 struct SensitivityTable {
   std::string model, method, stats, text;
   std::vector<std::string> types;
+  bool grid_sym = false;  // integer-grid candidates: symmetric grids
   std::string protocol;
   int seqlen = 0;
   int64_t windows = 0, tokens_scored = 0;

@@ -2,6 +2,7 @@
 
 #include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_gptq.hpp"
+#include "algorithms/registry.hpp"
 #include "core/error.hpp"
 #include "export/gguf_type_plan.hpp"
 
@@ -48,6 +49,16 @@ torch::Tensor quantize_dequantize(const std::string& type, const torch::Tensor& 
   float* dst = out.data_ptr<float>();
   for (int64_t r = 0; r < rows; ++r) ggml::decode_row(t, bytes.data() + r * row_bytes, dst + r * n, n);
   return out;
+}
+
+torch::Tensor quantize_dequantize_grid(const algo::IntGrid& grid, const torch::Tensor& W, QuantMethod method,
+                                       const calib::InputStats* stats, double gptq_damp, const std::string& name) {
+  if (method == QuantMethod::Imatrix) throw Error(name + ": integer grids are applied by gptq or rtn, not imatrix");
+  const bool gptq = method == QuantMethod::Gptq;
+  if (gptq && (stats == nullptr || stats->empty())) throw Error(name + ": GPTQ on an integer grid needs calibration statistics");
+  const auto algorithm = algo::make_algorithm(gptq ? "gptq" : "rtn", gptq ? nlohmann::json{{"damp_percent", gptq_damp}}
+                                                                           : nlohmann::json::object());
+  return algorithm->quantize(W.to(torch::kFloat32).contiguous(), stats, grid, name).q.dequantize();
 }
 
 double hessian_weighted_error(const torch::Tensor& W, const torch::Tensor& Wq, const calib::InputStats& stats) {

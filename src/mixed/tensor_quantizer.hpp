@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "algorithms/common/int_grid.hpp"
 #include "calibration/input_stats.hpp"
 
 namespace ptq::mixed {
@@ -24,6 +25,11 @@ std::string to_string(QuantMethod m);
 // stats: the matrix's input statistics, or nullptr.
 torch::Tensor quantize_dequantize(const std::string& type, const torch::Tensor& W, QuantMethod method,
                                   const calib::InputStats* stats, double gptq_damp = 0.01);
+
+// W [out, in] through an integer grid as `ptq quantize` applies it (method gptq: ptq's GPTQ with the
+// layer's Hessian; rtn: round to nearest), dequantized to fp32. `name` labels errors.
+torch::Tensor quantize_dequantize_grid(const algo::IntGrid& grid, const torch::Tensor& W, QuantMethod method,
+                                       const calib::InputStats* stats, double gptq_damp, const std::string& name);
 
 // The Hessian-weighted output error of replacing W by Wq: tr(dW H dW^T), dW = Wq - W, H = 2/N X^T X.
 double hessian_weighted_error(const torch::Tensor& W, const torch::Tensor& Wq, const calib::InputStats& stats);

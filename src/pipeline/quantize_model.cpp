@@ -15,6 +15,7 @@
 #include "core/progress.hpp"
 #include "core/sha256.hpp"
 #include "export/gguf_type_plan.hpp"
+#include "io/gptq_dynamic.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "model/architecture.hpp"
 #include "model/decoder.hpp"
@@ -51,6 +52,7 @@ bool is_block_linear_weight(const std::string& name, int layer) {
 struct LayerQuantizer {
   const algo::Algorithm& algorithm;
   const algo::IntGrid& grid;
+  const std::map<std::string, algo::IntGrid>& layer_grids;  // per-linear overrides (mixed precision)
   std::ostream& log;
   std::map<std::string, algo::QuantizedLinear> done;  // full weight name -> result
   nlohmann::json rows = nlohmann::json::array();
@@ -61,10 +63,12 @@ struct LayerQuantizer {
     const torch::Tensor& W = w.weight(linear);
     if (!torch::isfinite(W).all().item<bool>()) fail(full + ".weight", "weight holds NaN or Inf");
     const auto t0 = Clock::now();
-    algo::LayerResult r = algorithm.quantize(W, stats, grid, full);
+    const auto own = layer_grids.find(full);
+    algo::LayerResult r = algorithm.quantize(W, stats, own == layer_grids.end() ? grid : own->second, full);
     const double secs = seconds_since(t0);
     const torch::Tensor deq = r.q.dequantize();
     nlohmann::json row = {{"name", full}, {"shape", {W.size(0), W.size(1)}}, {"seconds", secs}};
+    if (own != layer_grids.end()) row["bits"] = own->second.bits, row["group_size"] = own->second.group_size;
     const double wnorm = W.pow(2).sum().item<double>();
     row["rel_weight_error"] = wnorm > 0 ? (W - deq).pow(2).sum().item<double>() / wnorm : 0.0;
     if (stats && !stats->empty()) {
@@ -104,6 +108,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   torch::NoGradGuard no_grad;
   const auto t_start = Clock::now();
   spec.grid.validate("grid");
+  for (const auto& [module, g] : spec.layer_grids) g.validate("grid of " + module);
   spec.calibration.validate("calibration");
   if (spec.out.empty()) fail("quantize", "no output directory given (--out)");
   // "none": the transforms' output in full precision (folded scales, clipped weights), for an
@@ -169,7 +174,6 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
     log << "\n";
   }
   model::Model model(source);
-  model.set_compute_dtype(spec.compute_dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   const auto& cfg = model.config();
   const std::string tok_path = spec.tokenizer.empty() ? model::find_tokenizer(spec.model, cfg.vocab_size) : spec.tokenizer;
 
@@ -182,6 +186,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
     for (const auto& t : transforms) qconfig["transforms"].push_back({{"name", t->name()}, {"options", t->options()}});
   }
   if (rotation) qconfig["rotation"] = rotation_desc;
+  if (!spec.layer_grids.empty()) qconfig["dynamic"] = io::dynamic_rules(spec.layer_grids, spec.grid, false);
   qconfig["ptq_version"] = PTQ_VERSION;
 
   // Calibration: provenance, then reuse or compute.
@@ -241,7 +246,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
 
   if (spec.act.enabled()) qconfig["activation"] = to_json(spec.act);  // after the statistics' provenance
   io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1, {spec.model, tok_path, spec.calib.path});
-  LayerQuantizer lq{*algorithm, spec.grid, log};
+  LayerQuantizer lq{*algorithm, spec.grid, spec.layer_grids, log};
   const auto all_tensors = source->tensors();
   Progress progress(std::string(writer || fp_stream || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
   // `w`, when given, holds the layer's norms and biases as a transform left them.

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,13 +35,13 @@ struct QuantizeSpec {
   std::string algorithm = "rtn";
   nlohmann::json algorithm_options = nlohmann::json::object();
   algo::IntGrid grid;
+  // Per-linear grids (mixed precision) by module name ("model.layers.0.mlp.down_proj"); the other
+  // linears take `grid`. Recorded as "dynamic" rules in the quantization_config.
+  std::map<std::string, algo::IntGrid> layer_grids;
   // Recorded for evaluation (static ranges calibrated on `calib`); SmoothQuant's alpha search
   // measures with it too.
   algo::ActQuantSpec act;
   std::string out;
-  // Calibration forwards' linear products: "f32" or "bf16" (Model::set_compute_dtype; the hooks and
-  // so the Hessians stay fp32).
-  std::string compute_dtype = "f32";
 };
 
 struct QuantizeSummary {
