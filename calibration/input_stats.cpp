@@ -10,12 +10,9 @@
 
 namespace ptq::calib {
 
-InputStats::InputStats(int64_t channels, bool fp64_xtx) : channels_(channels), fp64_(fp64_xtx) {
+InputStats::InputStats(int64_t channels, bool fp64_xtx)
+    : channels_(channels), fp64_(fp64_xtx), xtx_({channels, channels}), abs_sum_({channels}), sq_sum_({channels}) {
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  xtx_ = torch::zeros({channels, channels}, fp64_xtx ? f64 : f32);
-  abs_sum_ = torch::zeros({channels}, f64);
-  sq_sum_ = torch::zeros({channels}, f64);
   abs_max_ = torch::zeros({channels}, f32);
   min_ = torch::full({channels}, std::numeric_limits<float>::infinity(), f32);
   max_ = torch::full({channels}, -std::numeric_limits<float>::infinity(), f32);
@@ -27,8 +24,9 @@ InputStats::InputStats(int64_t channels, bool fp64_xtx) : channels_(channels), f
 void InputStats::add_channel_sums_cpu(const torch::Tensor& x, const std::string& where) {
   const int64_t n = x.size(0), C = channels_;
   const float* xp = x.data_ptr<float>();
-  double* abs_sum = abs_sum_.data_ptr<double>();
-  double* sq_sum = sq_sum_.data_ptr<double>();
+  torch::Tensor abs_part = torch::zeros({C}, torch::kFloat64), sq_part = torch::zeros({C}, torch::kFloat64);
+  double* abs_sum = abs_part.data_ptr<double>();
+  double* sq_sum = sq_part.data_ptr<double>();
   float* amax = abs_max_.data_ptr<float>();
   float* mn = min_.data_ptr<float>();
   float* mx = max_.data_ptr<float>();
@@ -62,6 +60,8 @@ void InputStats::add_channel_sums_cpu(const torch::Tensor& x, const std::string&
       }
     }
   });
+  abs_sum_.add(abs_part);
+  sq_sum_.add(sq_part);
 }
 
 void InputStats::add(const torch::Tensor& x_in, const std::string& where) {
@@ -86,36 +86,34 @@ void InputStats::add(const torch::Tensor& x_in, const std::string& where) {
     abs_max_ = torch::maximum(abs_max_, amax.to(dev));
     min_ = torch::minimum(min_, x.amin(0).to(dev));
     max_ = torch::maximum(max_, x.amax(0).to(dev));
-    abs_sum_ += ax.sum(0, false, torch::kFloat64).to(dev);
-    sq_sum_ += (x * x).sum(0, false, torch::kFloat64).to(dev);
+    abs_sum_.add(ax.sum(0, false, torch::kFloat64).cpu());
+    sq_sum_.add((x * x).sum(0, false, torch::kFloat64).cpu());
   }
 
-  if (x.is_cpu() && xtx_.is_cpu()) {
-    // Upper triangle of x^T x: syrk with A = x stored row-major [n, C] and A^T A requested.
+  // This batch's x^T x from zero, then into the exact running sum.
+  if (x.is_cpu()) {
+    // Upper triangle: syrk with A = x stored row-major [n, C] and A^T A requested.
     const int C = static_cast<int>(channels_), N = static_cast<int>(n);
     if (fp64_) {
       const auto xd = x.to(torch::kFloat64).contiguous();
-      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, C, N, 1.0, xd.data_ptr<double>(), C, 1.0,
-                  xtx_.data_ptr<double>(), C);
+      auto part = torch::zeros({channels_, channels_}, torch::kFloat64);
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, C, N, 1.0, xd.data_ptr<double>(), C, 0.0, part.data_ptr<double>(), C);
+      xtx_.add(part);
     } else {
-      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, C, N, 1.0f, x.data_ptr<float>(), C, 1.0f,
-                  xtx_.data_ptr<float>(), C);
+      auto part = torch::zeros({channels_, channels_}, torch::kFloat32);
+      cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, C, N, 1.0f, x.data_ptr<float>(), C, 0.0f, part.data_ptr<float>(), C);
+      xtx_.add(part);
     }
-    upper_only_ = true;
   } else {
-    xtx_ = xtx_.to(x.device());
-    if (upper_only_) {
-      xtx_ = xtx_.triu() + xtx_.triu(1).t();
-      upper_only_ = false;
-    }
-    xtx_.addmm_(x.t().to(xtx_.dtype()), x.to(xtx_.dtype()));
+    const auto dt = fp64_ ? torch::kFloat64 : torch::kFloat32;
+    xtx_.add(x.t().to(dt).matmul(x.to(dt)).triu().cpu());
   }
   count_ += n;
 }
 
 torch::Tensor InputStats::xtx() const {
-  if (!upper_only_) return xtx_.clone();
-  return xtx_.triu() + xtx_.triu(1).t();
+  const torch::Tensor upper = xtx_.value().to(fp64_ ? torch::kFloat64 : torch::kFloat32);
+  return upper + upper.triu(1).t();
 }
 
 void InputStats::merge(const InputStats& o, const std::string& where) {
@@ -124,15 +122,38 @@ void InputStats::merge(const InputStats& o, const std::string& where) {
                     std::to_string(channels_));
   }
   if (o.count_ == 0) return;
-  auto sum = xtx() + o.xtx().to(xtx_.dtype()).to(xtx_.device());
-  xtx_ = sum;
-  upper_only_ = false;
-  abs_sum_ += o.abs_sum_;
-  sq_sum_ += o.sq_sum_;
+  xtx_.merge(o.xtx_);
+  abs_sum_.merge(o.abs_sum_);
+  sq_sum_.merge(o.sq_sum_);
   abs_max_ = torch::maximum(abs_max_, o.abs_max_);
   min_ = torch::minimum(min_, o.min_);
   max_ = torch::maximum(max_, o.max_);
   count_ += o.count_;
+}
+
+std::vector<torch::Tensor> InputStats::exact_state() const {
+  return {torch::tensor({count_}, torch::kInt64), xtx_.hi(), xtx_.lo(), abs_sum_.hi(), abs_sum_.lo(), sq_sum_.hi(),
+          sq_sum_.lo(), abs_max_, min_, max_};
+}
+
+InputStats InputStats::from_exact_state(const std::vector<torch::Tensor>& st, bool fp64_xtx, const std::string& where) {
+  if (st.size() != 10 || st[0].numel() != 1) fail(where, "statistics message has the wrong layout");
+  const int64_t c = st[3].numel();
+  const std::vector<int64_t> square{c, c}, vec{c};
+  for (int i = 1; i < 10; ++i) {
+    if (st[i].sizes() != torch::IntArrayRef(i <= 2 ? square : vec)) fail(where, "statistics message has the wrong shapes");
+  }
+  InputStats s;
+  s.channels_ = c;
+  s.count_ = st[0].item<int64_t>();
+  s.fp64_ = fp64_xtx;
+  s.xtx_ = ExactSum::from_parts(st[1], st[2]);
+  s.abs_sum_ = ExactSum::from_parts(st[3], st[4]);
+  s.sq_sum_ = ExactSum::from_parts(st[5], st[6]);
+  s.abs_max_ = st[7].to(torch::kFloat32);
+  s.min_ = st[8].to(torch::kFloat32);
+  s.max_ = st[9].to(torch::kFloat32);
+  return s;
 }
 
 torch::Tensor InputStats::hessian() const {
@@ -141,11 +162,11 @@ torch::Tensor InputStats::hessian() const {
 }
 
 torch::Tensor InputStats::abs_mean() const {
-  return (abs_sum_ / std::max<int64_t>(count_, 1)).to(torch::kFloat32);
+  return (abs_sum() / std::max<int64_t>(count_, 1)).to(torch::kFloat32);
 }
 
 torch::Tensor InputStats::sq_mean() const {
-  return (sq_sum_ / std::max<int64_t>(count_, 1)).to(torch::kFloat32);
+  return (sq_sum() / std::max<int64_t>(count_, 1)).to(torch::kFloat32);
 }
 
 InputStats InputStats::from_sums(int64_t count, torch::Tensor xtx, torch::Tensor abs_sum, torch::Tensor sq_sum,
@@ -171,9 +192,9 @@ InputStats InputStats::from_sums(int64_t count, torch::Tensor xtx, torch::Tensor
   s.channels_ = c;
   s.count_ = count;
   s.fp64_ = xtx.scalar_type() == torch::kFloat64;
-  s.xtx_ = s.fp64_ ? xtx : xtx.to(torch::kFloat32);
-  s.abs_sum_ = abs_sum.to(torch::kFloat64);
-  s.sq_sum_ = sq_sum.to(torch::kFloat64);
+  s.xtx_ = ExactSum::of(xtx.triu());
+  s.abs_sum_ = ExactSum::of(abs_sum);
+  s.sq_sum_ = ExactSum::of(sq_sum);
   s.abs_max_ = abs_max.to(torch::kFloat32);
   s.min_ = min.to(torch::kFloat32);
   s.max_ = max.to(torch::kFloat32);

@@ -1,16 +1,23 @@
 // Statistics of the input of a linear layer over the calibration tokens, kept as sums plus a count
 // so shards from several processes or texts add up exactly; normalised only when read. Layers that
 // read the same input (q/k/v, gate/up) share one InputStats.
-//   xtx      sum of x x^T               [C, C]  fp32 (fp64 on request); H = 2/N * xtx
+//   xtx      sum of x x^T               [C, C]  read as fp32 (fp64 on request); H = 2/N * xtx
 //   abs_sum  sum of |x| per channel     [C]     fp64; AWQ's statistic is abs_sum / N
 //   sq_sum   sum of x^2 per channel     [C]     fp64; llama.cpp's importance matrix is sq_sum / N
 //   abs_max, min, max per channel       [C]     fp32; SmoothQuant's statistic is abs_max
+// Each add() computes its batch's sums from zero (x^T x by BLAS syrk in fp32, or fp64 on request;
+// the per-channel sums in fp64) and adds them to exact running sums (calibration/exact_sum.hpp):
+// the totals depend only on the batches, not on their order or on how they were split among
+// processes and merged, so calibration on N ranks gives one process's statistics bit for bit.
 #pragma once
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "calibration/exact_sum.hpp"
 
 namespace ptq::calib {
 
@@ -40,8 +47,8 @@ class InputStats {
   torch::Tensor hessian() const;
   torch::Tensor abs_mean() const;  // fp32 [C]
   torch::Tensor sq_mean() const;   // fp32 [C]
-  const torch::Tensor& abs_sum() const { return abs_sum_; }
-  const torch::Tensor& sq_sum() const { return sq_sum_; }
+  torch::Tensor abs_sum() const { return abs_sum_.value(); }
+  torch::Tensor sq_sum() const { return sq_sum_.value(); }
   const torch::Tensor& abs_max() const { return abs_max_; }
   const torch::Tensor& min() const { return min_; }
   const torch::Tensor& max() const { return max_; }
@@ -56,13 +63,19 @@ class InputStats {
                               torch::Tensor abs_max, torch::Tensor min, torch::Tensor max,
                               const std::string& where);
 
+  // The exact state (count, the sums' high and low parts, the ranges) for sending to another
+  // process, and back; from_exact_state checks shapes against `where`.
+  std::vector<torch::Tensor> exact_state() const;
+  static InputStats from_exact_state(const std::vector<torch::Tensor>& state, bool fp64_xtx, const std::string& where);
+
  private:
   void add_channel_sums_cpu(const torch::Tensor& x, const std::string& where);
 
   int64_t channels_ = 0, count_ = 0;
   bool fp64_ = false;
-  bool upper_only_ = false;  // xtx_ holds just the upper triangle (the BLAS syrk path)
-  torch::Tensor xtx_, abs_sum_, sq_sum_, abs_max_, min_, max_;
+  ExactSum xtx_;  // the upper triangle of sum x x^T (the lower one stays zero)
+  ExactSum abs_sum_, sq_sum_;
+  torch::Tensor abs_max_, min_, max_;
   std::shared_ptr<const CrossStats> fp_cross_;
 };
 

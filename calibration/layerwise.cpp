@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "dist/world.hpp"
 #include "model/architecture.hpp"
 
 namespace ptq::calib {
@@ -77,6 +78,7 @@ const InputStats& StageStats::of(const std::string& linear) const {
 
 int calibration_batch(const model::ModelConfig& cfg, const torch::Tensor& samples, const CalibrationOptions& opt) {
   const int64_t n = samples.size(0), seqlen = samples.size(1);
+  if (n == 0) return std::max(opt.batch, 1);  // an empty shard (more ranks than batches)
   return opt.batch > 0 ? static_cast<int>(std::min<int64_t>(opt.batch, n)) : auto_batch(cfg, seqlen, n, opt.batch_budget_bytes);
 }
 
@@ -121,7 +123,8 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
                          const QuantizeStep& quantize, const LayerDone& done) {
   torch::NoGradGuard no_grad;
   opt.validate("calibration");
-  if (samples.dim() != 2 || samples.size(0) < 1) fail("calibration", "samples must be [n_samples, seqlen]");
+  // No samples is a rank's empty shard: it still takes part in every step.
+  if (samples.dim() != 2) fail("calibration", "samples must be [n_samples, seqlen]");
   const auto& cfg = model.config();
   const int64_t n = samples.size(0);
   const int batch = calibration_batch(cfg, samples, opt);
@@ -151,6 +154,7 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
     const std::string prefix = model::layer_prefix(L);
     for (size_t k = 0; k < steps.size(); ++k) {
       const std::set<int>& step = steps[k];
+      dist::set_step("calibrate layer " + std::to_string(L) + " stage " + std::to_string(k));
       const int last_stage = *step.rbegin();
       StageStats stage;
       stage.layer = L;
@@ -203,6 +207,7 @@ void calibrate_layerwise(model::Model& model, const torch::Tensor& samples, cons
       if (quantize) quantize(w, stage);
     }
     if (!one_shot) {
+      dist::set_step("propagate layer " + std::to_string(L));
       // The next layer's inputs come from this layer as quantized.
       for (int64_t b = 0; b < n; b += batch) {
         const int64_t m = std::min<int64_t>(batch, n - b);

@@ -15,6 +15,7 @@ PACKAGES=(
   sentencepiece           # spm_encode (the tokenizer oracle in tests) and spm_train
   libcli11-dev            # the command line
   catch2                  # tests (Catch2 v2)
+  libopenmpi-dev openmpi-bin       # MPI: mpirun -np N ptq ... (src/dist)
   nodejs npm              # real clients used by tests only (llama.cpp, GGUF parser)
 )
 

@@ -1,12 +1,15 @@
 #include "algorithms/ggml/ggml_gptq.hpp"
 
 #include <cstring>
+#include <iterator>
 
 #include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_blocks_q4q5.hpp"
 #include "algorithms/ggml/ggml_iq4.hpp"
 #include "algorithms/ggml/ggml_kquants.hpp"
+#include "algorithms/gptq/gptq.hpp"
 #include "core/error.hpp"
+#include "core/threads.hpp"
 #include "io/gguf_types.hpp"
 
 namespace ptq::ggml {
@@ -115,92 +118,58 @@ bool gptq_supports(uint32_t type) {
   }
 }
 
-std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W_in, const torch::Tensor& H_in, double damp,
-                                      const float* importance, int64_t block_columns) {
-  torch::NoGradGuard no_grad;
-  using torch::indexing::Slice;
+std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W, const torch::Tensor& H, double damp,
+                                      const float* importance, int64_t block_columns, std::string* warning) {
   const auto t = static_cast<GgmlType>(type);
   const CodeRange range = code_range(t);
   const io::GgmlTypeTraits tr = io::ggml_type_traits(type);
   const int qk = static_cast<int>(tr.block_size);
-  if (W_in.dim() != 2) throw Error("GPTQ: the weight must be a matrix");
-  const int64_t rows = W_in.size(0), n = W_in.size(1);
+  if (W.dim() != 2) throw Error("GPTQ: the weight must be a matrix");
+  const int64_t rows = W.size(0), n = W.size(1);
   check_block_row(n, qk, tr.name);
-  if (H_in.dim() != 2 || H_in.size(0) != n || H_in.size(1) != n) {
-    throw Error("GPTQ: Hessian of shape " + std::to_string(H_in.size(0)) + "x" + std::to_string(H_in.size(-1)) +
-                " for rows of " + std::to_string(n));
-  }
-  block_columns = std::max<int64_t>(qk, block_columns / qk * qk);  // lazy blocks hold whole ggml blocks
-  torch::Tensor W = W_in.to(torch::kCPU, torch::kFloat32).clone();
-  torch::Tensor H = H_in.to(torch::kCPU, torch::kFloat32).clone();
-  const torch::Tensor dead = H.diagonal() == 0;
-  H.diagonal().masked_fill_(dead, 1.0f);
-  W.index_put_({Slice(), dead}, 0.0f);
   // Damping must be positive: with damp <= 0 a singular Hessian (fewer calibration tokens than
   // columns) reaches the Cholesky factorisation unregularised.
   if (!(damp > 0)) throw Error("GPTQ: damping must be > 0 (got " + std::to_string(damp) + ")");
-  H.diagonal().add_(static_cast<float>(damp) * H.diagonal().mean());
-  auto [L, l_info] = torch::linalg_cholesky_ex(H);
-  if (l_info.item<int>() != 0 || !torch::isfinite(H).all().item<bool>()) {
-    throw Error("GPTQ: the damped Hessian is not positive definite (damping " + std::to_string(damp) +
-                "; raise --gptq-damp or calibrate on more tokens)");
-  }
-  torch::Tensor Hinv = torch::cholesky_inverse(L);
-  auto [U, info] = torch::linalg_cholesky_ex(Hinv, /*upper=*/true);
-  if (info.item<int>() != 0) throw Error("GPTQ: the damped Hessian is not positive definite");
-
   const int64_t row_bytes = n / qk * static_cast<int64_t>(tr.type_size);
   std::vector<uint8_t> out(static_cast<size_t>(rows * row_bytes));
-  torch::Tensor codes = torch::zeros({rows, n}, torch::kUInt8);
-  torch::Tensor A = torch::zeros({rows, qk}), B = torch::zeros({rows, qk});  // the current block's grid
-  torch::Tensor level_values = torch::zeros({1, 16});
-  for (int k = 0; k < 16; ++k) level_values[0][k] = static_cast<float>(kValuesIQ4NL[k]);
-  for (int64_t i1 = 0; i1 < n; i1 += block_columns) {
-    const int64_t i2 = std::min(n, i1 + block_columns), count = i2 - i1;
-    torch::Tensor W1 = W.index({Slice(), Slice(i1, i2)}).clone();
-    torch::Tensor Err1 = torch::zeros_like(W1);
-    const torch::Tensor U1 = U.index({Slice(i1, i2), Slice(i1, i2)});
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t col = i1 + i, in_block = col % qk;
-      if (in_block == 0) {  // a new block: its scales from its current weights, as the type's quantizer sets them
-        const torch::Tensor seg = W1.index({Slice(), Slice(i, i + qk)}).contiguous();
-        const float* s = seg.data_ptr<float>();
-        float* a = A.data_ptr<float>();
-        float* b = B.data_ptr<float>();
-        for (int64_t r = 0; r < rows; ++r) {
-          uint8_t* block = out.data() + r * row_bytes + col / qk * tr.type_size;
-          const std::vector<uint8_t> bytes = encode_rows(type, s + r * qk, 1, qk, importance ? importance + col : nullptr);
-          std::memcpy(block, bytes.data(), tr.type_size);
-          block_grid(t, block, tr.type_size, qk, a + r * qk, b + r * qk);
-        }
-      }
-      const torch::Tensor w = W1.index({Slice(), i});
-      const torch::Tensor a = A.index({Slice(), in_block}), b = B.index({Slice(), in_block});
-      torch::Tensor q, value;
-      if (level_table_grid(t)) {  // the nearest of the 16 levels, valued exactly as the dequantizer does
-        const torch::Tensor levels = a.unsqueeze(1) * level_values;
-        q = (w.unsqueeze(1) - levels).abs().argmin(1);
-        value = levels.gather(1, q.unsqueeze(1)).squeeze(1);
-      } else {
-        q = torch::clamp(torch::round((w - b) / a), range.lo, range.hi);
-        q = torch::where(a != 0, q, torch::full_like(q, range.lo));  // a zero scale: every code gives b
-        value = a * q + b;
-      }
-      codes.index_put_({Slice(), col}, q.to(torch::kUInt8));
-      const torch::Tensor err = (w - value) / U1.index({i, i});
-      W1.index({Slice(), Slice(i, count)}).sub_(err.unsqueeze(1) * U1.index({i, Slice(i, count)}).unsqueeze(0));
-      Err1.index_put_({Slice(), i}, err);
-    }
-    if (i2 < n) W.index({Slice(), Slice(i2, n)}).sub_(Err1.matmul(U.index({Slice(i1, i2), Slice(i2, n)})));
-  }
 
-  codes = codes.contiguous();
-  const uint8_t* c = codes.data_ptr<uint8_t>();
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t blk = 0; blk < n / qk; ++blk) {
-      set_block_codes(t, out.data() + r * row_bytes + blk * tr.type_size, c + r * n + blk * qk);
-    }
+  // Each block gets its scales (and mins, and sub-block scales) from the type's own quantizer run
+  // on the block's current weights; its grid is read back off the encoded block.
+  algo::BlockwiseGrid grid;
+  grid.block = qk;
+  grid.lo = range.lo;
+  grid.hi = range.hi;
+  if (level_table_grid(t)) grid.levels.assign(std::begin(kValuesIQ4NL), std::end(kValuesIQ4NL));
+  grid.fit = [&](int64_t col, const float* cur, float* a, float* b) {
+    parallel_ranges(rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        uint8_t* block = out.data() + r * row_bytes + col / qk * tr.type_size;
+        const std::vector<uint8_t> bytes = encode_rows(type, cur + r * qk, 1, qk, importance ? importance + col : nullptr);
+        std::memcpy(block, bytes.data(), tr.type_size);
+        block_grid(t, block, tr.type_size, qk, a + r * qk, b + r * qk);
+      }
+    });
+  };
+  algo::GptqOptions opt;
+  opt.block_size = static_cast<int>(std::max<int64_t>(qk, block_columns / qk * qk));  // lazy blocks of whole ggml blocks
+  opt.damp_percent = damp;
+  const algo::GptqResult res = algo::gptq_quantize(W, H, grid, opt, std::string("GPTQ on ") + tr.name);
+  if (res.fell_back_to_rtn) {
+    // The type's own quantizer instead, said aloud: a caller without a warning sink gets an error.
+    if (!warning) throw Error(res.note + " (raise --gptq-damp or calibrate on more tokens)");
+    *warning = res.note;
+    auto Wc = W.to(torch::kCPU, torch::kFloat32).contiguous();
+    return encode_rows(type, Wc.data_ptr<float>(), rows, n, importance);
   }
+  const torch::Tensor codes = res.q.codes.to(torch::kCPU).contiguous();
+  const uint8_t* c = codes.data_ptr<uint8_t>();
+  parallel_ranges(rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t blk = 0; blk < n / qk; ++blk) {
+        set_block_codes(t, out.data() + r * row_bytes + blk * tr.type_size, c + r * n + blk * qk);
+      }
+    }
+  });
   return out;
 }
 

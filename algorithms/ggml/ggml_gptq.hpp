@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ptq::ggml {
@@ -21,10 +22,12 @@ bool gptq_supports(uint32_t type);
 // W: [rows, n] fp32 (n a multiple of the type's block size); H: [n, n] the layer's Hessian (X^T X
 // up to a factor). damp: fraction of the mean diagonal added to it. importance: nullptr (scales
 // chosen by llama.cpp's reference quantizer) or n values, one per column (its importance-weighted
-// quantizer, as with an imatrix; H's diagonal is the natural choice). Throws ptq::Error on a type it
-// does not handle, shape mismatches or a Hessian that stays singular.
+// quantizer, as with an imatrix; H's diagonal is the natural choice). The work is GPTQ's own column
+// loop (algorithms/gptq) over a BlockwiseGrid, with its damping policy: x10 up to 5 times, then the
+// type's own quantizer, reported in `warning`; without a warning sink that case throws. Throws
+// ptq::Error on a type it does not handle, shape mismatches or damp <= 0.
 std::vector<uint8_t> gptq_encode_rows(uint32_t type, const torch::Tensor& W, const torch::Tensor& H,
                                       double damp = 0.01, const float* importance = nullptr,
-                                      int64_t block_columns = 256);
+                                      int64_t block_columns = 256, std::string* warning = nullptr);
 
 }  // namespace ptq::ggml

@@ -54,6 +54,31 @@ inline void quantize_tile_column_float(const float* x, const float* s, float d, 
   }
 }
 
+// A blockwise grid's column of a tile: value(q) = a q + b, codes clamped to [lo, hi] (a zero scale:
+// every code gives b, so the lowest); or, with levels, the nearest of a * levels[k] (the first of
+// equals).
+inline void quantize_tile_column_affine(const float* x, const float* a, const float* b, float d, float lo, float hi, uint8_t* q,
+                                        float* e) {
+  for (int64_t k = 0; k < kTile; ++k) {
+    const float c = a[k] != 0 ? std::min(std::max(std::nearbyint((x[k] - b[k]) / a[k]), lo), hi) : lo;
+    q[k] = static_cast<uint8_t>(c);
+    e[k] = (x[k] - (a[k] * c + b[k])) / d;
+  }
+}
+inline void quantize_tile_column_levels(const float* x, const float* a, const std::vector<float>& levels, float d, uint8_t* q,
+                                        float* e) {
+  for (int64_t k = 0; k < kTile; ++k) {
+    int best = 0;
+    float best_value = a[k] * levels[0], best_dist = std::abs(x[k] - best_value);
+    for (size_t l = 1; l < levels.size(); ++l) {
+      const float v = a[k] * levels[l], dist = std::abs(x[k] - v);
+      if (dist < best_dist) best = static_cast<int>(l), best_value = v, best_dist = dist;
+    }
+    q[k] = static_cast<uint8_t>(best);
+    e[k] = (x[k] - best_value) / d;
+  }
+}
+
 // Upper Cholesky factor U of (H_w + damp I)^-1, where H_w = H[order][:, order] with zero diagonal
 // entries (dead columns) read as 1, written row-major to U (n x n, zeros below the diagonal).
 // Returns false when H_w + damp I is not positive definite.
@@ -167,6 +192,7 @@ struct Work {
   int64_t rows, cols, tiles, pr, bs;
   int maxq;
   const FloatCodes* fcodes = nullptr;  // set for a floating-point dtype
+  const BlockwiseGrid* blockwise = nullptr;  // set for a blockwise grid: scale/zero hold a/b per position
   torch::Tensor WT;                  // [cols, pr]
   torch::Tensor U;                   // [cols, cols] upper factor of H^-1, working order
   torch::Tensor ET;                  // [bs, pr] scaled rounding errors of the current block
@@ -208,7 +234,11 @@ struct Work {
           const float* u = u_all + pos * cols + i1;  // row pos of U from the block's first column
           const float d = u[i];
           float e[kTile];
-          if (fcodes) {
+          if (blockwise && blockwise->levels.empty()) {
+            quantize_tile_column_affine(x(i), s, z, d, float(blockwise->lo), float(blockwise->hi), qt + pos * pr + r0, e);
+          } else if (blockwise) {
+            quantize_tile_column_levels(x(i), s, blockwise->levels, d, qt + pos * pr + r0, e);
+          } else if (fcodes) {
             quantize_tile_column_float(x(i), s, d, *fcodes, qt + pos * pr + r0, e);
           } else {
             quantize_tile_column(x(i), s, z, d, fmaxq, qt + pos * pr + r0, e);
@@ -326,19 +356,28 @@ double relative_output_error(const torch::Tensor& weight, const torch::Tensor& d
 // over tiles of kTile rows (rows are independent, so the tiles are shared out among the threads;
 // group parameters are fitted where groups begin), and the lazy update of the trailing columns as
 // one sgemm. Codes come back to the original column order at the end.
-GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
-                         const GptqOptions& opt, const std::string& where) {
-  return gptq_quantize(weight, hessian, grid, opt, where, ExtraFeedback{});
-}
+namespace {
 
-GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
-                         const GptqOptions& opt, const std::string& where, const ExtraFeedback& extra) {
+// The one GPTQ: over an integer / floating-point grid (`grid`), or a blockwise one (`bw` set, `grid`
+// unused), with an optional extra feedback term.
+GptqResult run_gptq(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid, const BlockwiseGrid* bw,
+                    const GptqOptions& opt, const std::string& where, const ExtraFeedback& extra) {
   torch::NoGradGuard no_grad;
   const auto t_start = Clock::now();
-  grid.validate(where);
+  if (!bw) grid.validate(where);
   if (weight.dim() != 2) fail(where, "weight is not a matrix");
   if (opt.block_size < 1) fail(where, "block_size must be positive");
   const int64_t rows = weight.size(0), cols = weight.size(1);
+  if (bw) {
+    if (bw->block < 1 || cols % bw->block != 0) {
+      fail(where, "rows of " + std::to_string(cols) + " weights are not whole blocks of " + std::to_string(bw->block));
+    }
+    if (bw->levels.empty() ? !(0 <= bw->lo && bw->lo <= bw->hi && bw->hi <= 255) : bw->levels.size() > 256) {
+      fail(where, "the blockwise grid's codes do not fit a byte");
+    }
+    if (!bw->fit) fail(where, "the blockwise grid has no fit");
+    if (opt.act_order || opt.static_groups) fail(where, "act-order and static groups do not apply to a blockwise grid");
+  }
   if (hessian.dim() != 2 || hessian.size(0) != cols || hessian.size(1) != cols) {
     fail(where, "Hessian is not " + std::to_string(cols) + " x " + std::to_string(cols));
   }
@@ -348,9 +387,11 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   const auto H = hessian.to(cpu_f32).contiguous();  // read only
   if (!all_finite(W0)) fail(where, "weight holds NaN or Inf");
   if (!all_finite(H)) fail(where, "Hessian holds NaN or Inf (non-finite activations?)");
-  const bool grouped = grid.group_size > 0;
-  const int64_t gs = grouped ? grid.group_size : cols;
-  const int64_t groups = num_groups(cols, grid);
+  // A blockwise grid is a grouped one whose every position has parameters of its own (a, b in
+  // scale, zero), set for a whole block when its first column comes.
+  const bool grouped = bw || grid.group_size > 0;
+  const int64_t gs = bw ? bw->block : grouped ? grid.group_size : cols;
+  const int64_t groups = bw ? cols : num_groups(cols, grid);
 
   GptqResult res;
   Work wk;
@@ -359,8 +400,11 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   wk.tiles = (rows + kTile - 1) / kTile;
   wk.pr = wk.tiles * kTile;
   wk.bs = std::min<int64_t>(opt.block_size, std::max<int64_t>(cols, 1));
-  wk.maxq = grid.maxq();
-  if (!grid.is_int()) wk.fcodes = &float_codes(grid.dtype);
+  wk.blockwise = bw;
+  if (!bw) {
+    wk.maxq = grid.maxq();
+    if (!grid.is_int()) wk.fcodes = &float_codes(grid.dtype);
+  }
   wk.scale.assign(groups * wk.pr, 1.0f);  // padding rows: scale 1, zero 0
   wk.zero.assign(groups * wk.pr, 0.0f);
 
@@ -371,6 +415,10 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   }
   // Dead columns (H[i,i] = 0): H[i,i] reads as 1 and their weights as 0.
   auto diag = H.diagonal().clone();
+  if ((diag < 0).any().item<bool>()) {
+    fail(where, "Hessian has a negative diagonal entry (column " + std::to_string((diag < 0).nonzero()[0].item<int64_t>()) +
+                    "): not a sum of x x^T (corrupt statistics?)");
+  }
   auto dead = diag == 0;
   diag.masked_fill_(dead, 1.0f);
   const bool any_dead = dead.any().item<bool>();
@@ -392,7 +440,8 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   }
   wk.group_of_pos.resize(cols);
   for (int64_t pos = 0; pos < cols; ++pos) {
-    wk.group_of_pos[pos] = !grouped ? 0 : static_cast<int32_t>((opt.static_groups ? col_of_pos[pos] : pos) / gs);
+    wk.group_of_pos[pos] = bw ? static_cast<int32_t>(pos)
+                              : !grouped ? 0 : static_cast<int32_t>((opt.static_groups ? col_of_pos[pos] : pos) / gs);
   }
 
   const auto t_factor = Clock::now();
@@ -408,7 +457,7 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
     res.fell_back_to_rtn = true;
     res.note = where + ": Hessian not positive definite even with damping " + std::to_string(res.damp) +
                "; quantized with RTN instead";
-    res.q = rtn_quantize(weight, grid);
+    if (!bw) res.q = rtn_quantize(weight, grid);
     res.timing.factor_s = seconds_since(t_factor);
     res.timing.total_s = seconds_since(t_start);
     return res;
@@ -451,7 +500,19 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
           cur = torch::cat({cur, wk.pending(wk.WT.narrow(0, i2, n - in_block), i1, c0, i2, n - in_block)}, 0);
         }
         const int64_t g = pos / gs;
-        if (grid.mse || !grid.is_int()) {
+        if (bw) {
+          // The block's weights as rows [rows, n]; a and b come back the same way, then go to the
+          // per-position parameters (scale, zero) the column loop reads.
+          auto block = cur.narrow(1, 0, rows).t().contiguous();
+          std::vector<float> a(rows * n), b(rows * n);
+          bw->fit(pos, block.data_ptr<float>(), a.data(), b.data());
+          for (int64_t j = 0; j < n; ++j) {
+            for (int64_t r = 0; r < rows; ++r) {
+              wk.scale[(pos + j) * wk.pr + r] = a[r * n + j];
+              wk.zero[(pos + j) * wk.pr + r] = b[r * n + j];
+            }
+          }
+        } else if (grid.mse || !grid.is_int()) {
           auto p = fit_grid(cur.narrow(1, 0, rows).t().contiguous(), grid);
           wk.set_params(g, p.scale, p.zero);
         } else {
@@ -471,6 +532,11 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
     }
   }
 
+  if (bw) {
+    res.q.codes = wk.codes_in_order(col_of_pos).to(weight.device());
+    res.timing.total_s = seconds_since(t_start);
+    return res;
+  }
   // Parameters back to [rows, groups]; codes and g_idx to the original column order.
   auto scales = torch::empty({rows, groups}), zeros = torch::empty({rows, groups});
   for (int64_t g = 0; g < groups; ++g) {
@@ -489,6 +555,23 @@ GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessi
   res.q.g_idx = g_idx.to(dev);
   res.timing.total_s = seconds_since(t_start);
   return res;
+}
+
+}  // namespace
+
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
+                         const GptqOptions& opt, const std::string& where) {
+  return run_gptq(weight, hessian, grid, nullptr, opt, where, ExtraFeedback{});
+}
+
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
+                         const GptqOptions& opt, const std::string& where, const ExtraFeedback& extra) {
+  return run_gptq(weight, hessian, grid, nullptr, opt, where, extra);
+}
+
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const BlockwiseGrid& grid,
+                         const GptqOptions& opt, const std::string& where) {
+  return run_gptq(weight, hessian, IntGrid{}, &grid, opt, where, ExtraFeedback{});
 }
 
 }  // namespace ptq::algo

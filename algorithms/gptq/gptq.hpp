@@ -50,6 +50,24 @@ using ExtraFeedback =
 GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const IntGrid& grid,
                          const GptqOptions& opt, const std::string& where, const ExtraFeedback& extra);
 
+// A grid set block by block by another quantizer (ggml's block types: Q4_0, the k-quants, IQ4...):
+// when the column loop reaches the first column of a block, `fit` gets the block's current
+// (error-compensated) weights and sets each weight's grid: value(q) = a q + b for codes lo..hi, or,
+// with `levels`, value(k) = a levels[k] for the nearest level k. GPTQ then picks every code of the
+// block against exactly that grid. Columns go in order (no act-order, no static groups).
+struct BlockwiseGrid {
+  int64_t block = 0;                  // columns per block; the row length must be a multiple
+  int lo = 0, hi = 0;                 // affine codes
+  std::vector<float> levels;          // non-uniform levels (codes index them); empty: affine
+  // first_col: the block's first column; cur [rows, block] row-major; a, b: [rows, block] out.
+  std::function<void(int64_t first_col, const float* cur, float* a, float* b)> fit;
+};
+// GPTQ over a blockwise grid. The result's q.codes [rows, cols] holds the codes (its scales, zeros
+// and grid are not set: the grid lives in the blocks `fit` wrote). When H stays singular after the
+// damping retries no codes are set and fell_back_to_rtn says so: the caller's own quantizer stands.
+GptqResult gptq_quantize(const torch::Tensor& weight, const torch::Tensor& hessian, const BlockwiseGrid& grid,
+                         const GptqOptions& opt, const std::string& where);
+
 // tr((W - Q) H (W - Q)^T) / tr(W H W^T): the layer's relative output error on the calibration data.
 double relative_output_error(const torch::Tensor& weight, const torch::Tensor& dequantized, const torch::Tensor& hessian);
 

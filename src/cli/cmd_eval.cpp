@@ -8,6 +8,8 @@
 #include "cli/preflight.hpp"
 #include "core/error.hpp"
 #include "data/text_source.hpp"
+#include "dist/perplexity_ranks.hpp"
+#include "dist/world.hpp"
 #include "eval/kl_divergence.hpp"
 #include "eval/perplexity.hpp"
 #include "eval/reference_logits.hpp"
@@ -104,14 +106,14 @@ void add_eval(CLI::App& app) {
       const int64_t n_windows = int64_t(ids.size()) / std::max(1, args->ppl.seqlen);
       preflight_eval(args->model, args->ppl.max_windows > 0 ? std::min<int64_t>(n_windows, args->ppl.max_windows) : n_windows,
                      args->ppl.seqlen, args->ppl.batch, !args->reference.empty(), std::cerr);
-      const auto r = eval::perplexity(*lm.model, ids, args->ppl);
+      const auto r = dist::perplexity_on_ranks(*lm.model, ids, args->ppl);  // windows spread over MPI ranks
       std::printf("%-40s %-9s %6d %8lld %10lld %10.4f %9.4f %9.0f\n",
                   std::filesystem::path(path).filename().string().c_str(), r.protocol.c_str(),
                   r.seqlen, static_cast<long long>(r.windows), static_cast<long long>(r.tokens_scored),
                   r.ppl, r.ppl_stderr, r.tokens_per_second);
       auto entry = eval::to_json(r);
       entry["path"] = path;
-      if (!args->reference.empty()) {
+      if (!args->reference.empty() && dist::is_root()) {  // KL divergence: rank 0 alone (not spread yet)
         eval::KlOptions ko;
         ko.protocol = args->ppl.protocol;
         ko.seqlen = args->ppl.seqlen;
@@ -133,7 +135,7 @@ void add_eval(CLI::App& app) {
       }
       out["texts"].push_back(entry);
     }
-    if (!args->tasks.tasks.empty()) {
+    if (!args->tasks.tasks.empty() && dist::is_root()) {  // tasks: rank 0 alone (not spread yet)
       args->tasks.add_bos = !args->no_task_bos;
       const auto results = eval::tasks::run_tasks(*lm.model, *lm.tokenizer, args->tasks);
       std::printf("\n%-14s %6s %8s %9s %9s %9s %9s %7s %9s\n", "task", "docs", "chance", "acc", "+/-", "acc_norm",
@@ -159,7 +161,7 @@ void add_eval(CLI::App& app) {
       out["task_settings"] = {{"num_fewshot", args->tasks.num_fewshot}, {"fewshot_seed", args->tasks.fewshot_seed},
                               {"limit", args->tasks.limit}, {"add_bos", args->tasks.add_bos}};
     }
-    if (!args->json.empty()) io::write_file_atomically(args->json, out.dump(2) + "\n");
+    if (!args->json.empty() && dist::is_root()) io::write_file_atomically(args->json, out.dump(2) + "\n");
   });
 }
 

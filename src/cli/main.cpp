@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "core/threads.hpp"
+#include "dist/world.hpp"
 
 int main(int argc, char** argv) {
   // libgomp's idle threads spin (sched_yield) between parallel regions, fighting OpenBLAS's own
@@ -34,6 +35,8 @@ int main(int argc, char** argv) {
   // Freed heap memory is kept up to this much instead of being returned (and faulted in again) at
   // every step; the peak stays what it was.
   mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+  // A rank of an MPI job when launched by mpirun, else a world of one (src/dist/world.hpp).
+  ptq::dist::World world(&argc, &argv);
   CLI::App app{"ptq: post-training quantization of LLaMA-family models"};
   app.set_version_flag("--version", std::string("ptq ") + PTQ_VERSION + " (" + ptq::git_commit() + ")\ncpu: " +
                                        ptq::detect_cpu_features().summary());
@@ -57,14 +60,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const ptq::Error& e) {
-    std::cerr << "ptq: error: " << e.what() << std::endl;
-    return 1;
+    std::cerr << "ptq: error: " << ptq::dist::where_prefix() << e.what() << std::endl;
+    return ptq::dist::abort_job(1);  // under MPI the other ranks are stopped too
   } catch (const c10::Error& e) {
-    std::cerr << "ptq: internal tensor error: " << e.what_without_backtrace() << std::endl;
-    return 2;
+    std::cerr << "ptq: internal tensor error: " << ptq::dist::where_prefix() << e.what_without_backtrace() << std::endl;
+    return ptq::dist::abort_job(2);
   } catch (const std::exception& e) {
-    std::cerr << "ptq: error: " << e.what() << std::endl;
-    return 1;
+    std::cerr << "ptq: error: " << ptq::dist::where_prefix() << e.what() << std::endl;
+    return ptq::dist::abort_job(1);
   }
   return 0;
 }

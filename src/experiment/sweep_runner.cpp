@@ -11,11 +11,14 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include "core/error.hpp"
 #include "core/sha256.hpp"
 #include "core/tee_stream.hpp"
 #include "core/version.hpp"
+#include "dist/messages.hpp"
+#include "dist/world.hpp"
 #include "eval/report/report.hpp"
 #include "experiment/run_point.hpp"
 #include "io/atomic_file.hpp"
@@ -70,6 +73,7 @@ int spawn_point(const std::string& exe, const std::string& dir, int threads) {
   const pid_t pid = fork();
   if (pid < 0) fail("run", "cannot start a process for " + dir);
   if (pid == 0) {
+    setenv("PTQ_NO_MPI", "1", 1);  // a point is a process of its own, not a rank of this MPI job
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -137,12 +141,14 @@ static std::string input_fingerprints(const nlohmann::json& config, const std::s
 int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out) {
   const fs::path exp_dir = fs::path(plan.output) / plan.name;
   fs::create_directories(exp_dir / "runs");
-  // Two `ptq run` of one experiment would clear each other's run directories.
-  const io::OutputLock lock((exp_dir / ".ptq-run.lock").string(), exp_dir.string(), "ptq run");
-  std::ofstream log_file(exp_dir / "experiment.log", std::ios::app);
+  // Two `ptq run` of one experiment would clear each other's run directories. Under MPI the ranks
+  // are one run: rank 0 holds the lock and writes the log, the manifest and the report.
+  std::unique_ptr<io::OutputLock> lock;
+  if (dist::is_root()) lock = std::make_unique<io::OutputLock>((exp_dir / ".ptq-run.lock").string(), exp_dir.string(), "ptq run");
+  std::ofstream log_file(dist::is_root() ? exp_dir / "experiment.log" : fs::path("/dev/null"), std::ios::app);
   TeeStream log(out, log_file);
   log << "== ptq run " << plan.file << " at " << now_utc() << " (ptq " << PTQ_VERSION << ", " << ptq::git_commit() << ")\n";
-  fs::copy_file(plan.file, exp_dir / "experiment.yaml", fs::copy_options::overwrite_existing);
+  if (dist::is_root()) fs::copy_file(plan.file, exp_dir / "experiment.yaml", fs::copy_options::overwrite_existing);
 
   std::vector<config::Point> points;
   const auto& first = plan.points.front().x;
@@ -160,6 +166,9 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
                              {"points", nlohmann::json::array()}};
   std::vector<nlohmann::json> metrics;
   int failed = 0, index = 0;
+  // Under MPI, point k runs on rank k mod N (one point per rank at a time); rank 0 reads the
+  // others' results from their run directories once every rank is done.
+  std::vector<std::pair<std::string, std::string>> elsewhere;  // run directory, config hash
   for (const auto& p : points) {
     auto fp = fingerprints.find(p.x.model);
     if (fp == fingerprints.end()) fp = fingerprints.emplace(p.x.model, pipeline::model_fingerprint(p.x.model)).first;
@@ -170,6 +179,10 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
     const fs::path dir = exp_dir / "runs" / p.id;
     const nlohmann::json point = {{"id", p.id}, {"index", index++}, {"values", p.values}, {"config_hash", hash}};
     manifest["points"].push_back(point);
+    if ((index - 1) % dist::size() != dist::rank()) {
+      elsewhere.emplace_back(dir.string(), hash);
+      continue;
+    }
 
     const nlohmann::json done = json_or_null(dir / "metrics.json");
     if (done.is_object() && done.value("config_hash", "") == hash) {
@@ -203,6 +216,22 @@ int run_plan(const config::Plan& plan, const RunOptions& opt, std::ostream& out)
     } else {
       ++failed;
       log << "run " << p.id << ": FAILED (exit status " << rc << "); see " << (dir / "run.log").string() << "\n";
+    }
+  }
+  if (dist::size() > 1) {
+    // Points can take hours: wait for the other ranks' without the usual timeout (mpirun still ends
+    // the job when a rank dies).
+    dist::set_step("wait for the other ranks' sweep points");
+    const auto counts = dist::gather(dist::Bytes(1, static_cast<char>(std::min(failed, 127))), 0, 7 * 24 * 3600.0);
+    if (!dist::is_root()) return failed;
+    for (const auto& [dir, hash] : elsewhere) {
+      const nlohmann::json m = json_or_null(fs::path(dir) / "metrics.json");
+      if (m.is_object() && m.value("config_hash", "") == hash) {
+        metrics.push_back(m);
+      } else {
+        ++failed;
+        log << "run " << fs::path(dir).filename().string() << ": FAILED on another rank; see " << (fs::path(dir) / "run.log").string() << "\n";
+      }
     }
   }
   io::write_file_atomically((exp_dir / "experiment.json").string(), manifest.dump(2) + "\n");

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <optional>
 #include <ostream>
@@ -10,10 +11,13 @@
 #include "algorithms/gptq/gptq.hpp"
 #include "algorithms/registry.hpp"
 #include "algorithms/rotation/rotate_step.hpp"
+#include "calibration/stats_reduce.hpp"
 #include "calibration/stats_store.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/sha256.hpp"
+#include "dist/shard.hpp"
+#include "dist/world.hpp"
 #include "export/gguf_type_plan.hpp"
 #include "io/gptq_dynamic.hpp"
 #include "io/quantized_checkpoint.hpp"
@@ -23,6 +27,7 @@
 #include "model/model_files.hpp"
 #include "model/rotation.hpp"
 #include "pipeline/activation_quant.hpp"
+#include "pipeline/linear_outcome.hpp"
 
 namespace ptq::pipeline {
 
@@ -49,6 +54,9 @@ bool is_block_linear_weight(const std::string& name, int layer) {
 }
 
 // Quantizes the linear layers of one decoder layer and collects them until the layer is written.
+// Under MPI the linear layers of a step are spread over the ranks by cost: each rank quantizes its
+// own, then every result goes to rank 0 (which writes and reports) and, when later stages or
+// layers compute with the quantized weights, to every rank.
 struct LayerQuantizer {
   const algo::Algorithm& algorithm;
   const algo::IntGrid& grid;
@@ -58,7 +66,7 @@ struct LayerQuantizer {
   nlohmann::json rows = nlohmann::json::array();
   nlohmann::json warnings = nlohmann::json::array();
 
-  void run(model::LayerWeights& w, const std::string& linear, const calib::InputStats* stats) {
+  LinearOutcome quantize(const model::LayerWeights& w, const std::string& linear, const calib::InputStats* stats) const {
     const std::string full = model::layer_prefix(w.index) + linear;
     const torch::Tensor& W = w.weight(linear);
     if (!torch::isfinite(W).all().item<bool>()) fail(full + ".weight", "weight holds NaN or Inf");
@@ -76,14 +84,61 @@ struct LayerQuantizer {
       row["rel_output_error"] = algo::relative_output_error(W, deq, H);
     }
     for (const auto& [k, v] : r.report.items()) row[k] = v;
-    if (!r.warning.empty()) {
-      row["warning"] = r.warning;
-      warnings.push_back(r.warning);
-      log << "ptq: warning: " << r.warning << "\n";
+    if (!r.warning.empty()) row["warning"] = r.warning;
+    return {std::move(r.q), row, r.warning};
+  }
+
+  void install(model::LayerWeights& w, const std::string& linear, LinearOutcome o) {
+    if (!o.warning.empty()) {
+      warnings.push_back(o.warning);
+      log << "ptq: warning: " << o.warning << "\n";
     }
-    rows.push_back(row);
-    w.linear[linear] = deq;  // later stages and layers compute with the quantized weights
-    done[full + ".weight"] = std::move(r.q);
+    rows.push_back(o.row);
+    w.linear[linear] = o.q.dequantize();  // later stages and layers compute with the quantized weights
+    done[model::layer_prefix(w.index) + linear + ".weight"] = std::move(o.q);
+  }
+
+  void run(model::LayerWeights& w, const std::string& linear, const calib::InputStats* stats) {
+    install(w, linear, quantize(w, linear, stats));
+  }
+
+  // The rank that quantizes each of `linears`, by the algorithm's cost.
+  std::vector<int> owners(const model::LayerWeights& w, const std::vector<std::string>& linears) const {
+    std::vector<double> costs;
+    for (const auto& l : linears) costs.push_back(quantize_cost(algorithm.name(), w.weight(l).size(0), w.weight(l).size(1)));
+    return dist::assign_by_cost(costs, dist::size());
+  }
+
+  // Quantizes `linears` spread over the ranks; `everyone` when every rank needs the results (the
+  // next stage or layer is calibrated on the quantized weights), else only rank 0 gets them.
+  void run_spread(model::LayerWeights& w, const std::vector<std::string>& linears, const std::vector<int>& owner,
+                  const std::function<const calib::InputStats*(const std::string&)>& stats_of, bool everyone) {
+    const std::string prefix = model::layer_prefix(w.index);
+    std::map<std::string, LinearOutcome> mine;
+    for (size_t i = 0; i < linears.size(); ++i) {
+      if (owner[i] != dist::rank()) continue;
+      dist::set_step("quantize " + prefix + linears[i]);
+      mine.emplace(linears[i], quantize(w, linears[i], stats_of(linears[i])));
+    }
+    for (size_t i = 0; i < linears.size(); ++i) {
+      const std::string& l = linears[i];
+      if (owner[i] == dist::rank()) {
+        if (dist::size() > 1) {
+          dist::set_step("send " + prefix + l);
+          const dist::Bytes msg = pack_outcome(mine.at(l));
+          if (everyone) {
+            dist::broadcast(msg, owner[i]);
+          } else if (!dist::is_root()) {
+            dist::send(0, msg);
+          }
+        }
+        install(w, l, std::move(mine.at(l)));
+      } else if (everyone || dist::is_root()) {
+        dist::set_step("receive " + prefix + l + " from rank " + std::to_string(owner[i]));
+        const dist::Bytes msg = everyone ? dist::broadcast({}, owner[i]) : dist::recv(owner[i]);
+        install(w, l, unpack_outcome(msg, prefix + l + " from rank " + std::to_string(owner[i])));
+      }
+    }
   }
 };
 
@@ -104,8 +159,11 @@ std::string model_fingerprint(const std::string& path) {
   return sha256_hex(all);
 }
 
-QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
+QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& rank_log) {
   torch::NoGradGuard no_grad;
+  // Under MPI rank 0 reports progress for all; the others work silently.
+  std::ostream null_log(nullptr);
+  std::ostream& log = dist::is_root() ? rank_log : null_log;
   const auto t_start = Clock::now();
   spec.grid.validate("grid");
   for (const auto& [module, g] : spec.layer_grids) g.validate("grid of " + module);
@@ -153,6 +211,10 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   if (fp_stream && spec.calibration.mode != "sequential") {
     fail("algorithm '" + spec.algorithm + "'", "needs sequential calibration (one-shot inputs are the FP model's own, and GPTAQ would be GPTQ): drop --one-shot / set calibration.mode: sequential");
   }
+  if (fp_stream && dist::size() > 1) {
+    // The cross term's sums are not yet exact sums, so shards would not add up to one process's.
+    fail("algorithm '" + spec.algorithm + "'", "does not run on several MPI ranks yet: run it as one process");
+  }
   if (fp_stream && !block_steps.empty()) {
     fail("algorithm '" + spec.algorithm + "'", "cannot follow a block transform (" + block_steps.front().name + "), which calibrates on full-precision activations only");
   }
@@ -193,7 +255,8 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
   nlohmann::json provenance;
   torch::Tensor samples;
   std::unique_ptr<calib::StatsReader> reader;
-  std::unique_ptr<calib::StatsWriter> writer;
+  std::unique_ptr<calib::StatsWriter> writer;  // rank 0 only
+  bool compute_stats = false;
   if (calibrate) {
     if (!fs::exists(spec.calib.path)) fail(spec.calib.path, "calibration text not found");
     const auto tokenizer = tok::open_tokenizer(tok_path);
@@ -220,7 +283,13 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
     summary.stats_path = spec.stats.empty()
                              ? data::default_cache_dir() + "/stats/" + sha256_hex(provenance.dump()).substr(0, 24) + ".h5"
                              : spec.stats;
-    const std::string why = calib::stats_reuse_mismatch(summary.stats_path, provenance);
+    // Rank 0 decides whether the stored statistics are reused (it alone writes them).
+    std::string why = dist::is_root() ? calib::stats_reuse_mismatch(summary.stats_path, provenance) : std::string();
+    if (dist::size() > 1) {
+      dist::set_step("agree on the statistics file");
+      const dist::Bytes msg = dist::broadcast(dist::Bytes(why.begin(), why.end()));
+      why.assign(msg.begin(), msg.end());
+    }
     if (!transforms.empty()) {
       // Transforms need the activations themselves, which are not stored; their statistics are
       // computed from the transformed inputs of each layer as it goes.
@@ -238,19 +307,33 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       log << "calibration: reusing statistics " << summary.stats_path << "\n";
     } else {
       log << "calibration: computing statistics into " << summary.stats_path << " (" << why << ")\n";
-      writer = std::make_unique<calib::StatsWriter>(summary.stats_path, provenance);
+      compute_stats = true;
+      if (dist::is_root()) writer = std::make_unique<calib::StatsWriter>(summary.stats_path, provenance);
     }
     qconfig["calibration"] = provenance;
     qconfig["calibration"]["text"] = fs::path(spec.calib.path).filename().string();
   }
 
   if (spec.act.enabled()) qconfig["activation"] = to_json(spec.act);  // after the statistics' provenance
-  io::QuantizedCheckpointWriter out(spec.out, cfg, qconfig, cfg.num_layers + 1, {spec.model, tok_path, spec.calib.path});
+  // Rank 0 writes the output; if the launcher stops it (another rank failed) its staging goes too.
+  std::unique_ptr<io::QuantizedCheckpointWriter> out;
+  int stop_cleanup = -1;
+  if (dist::is_root()) {
+    out = std::make_unique<io::QuantizedCheckpointWriter>(spec.out, cfg, qconfig, cfg.num_layers + 1,
+                                                          std::vector<std::string>{spec.model, tok_path, spec.calib.path});
+    if (dist::size() > 1) stop_cleanup = dist::on_stop([dir = out->staging_dir()] { std::error_code ec; fs::remove_all(dir, ec); });
+  }
   LayerQuantizer lq{*algorithm, spec.grid, spec.layer_grids, log};
   const auto all_tensors = source->tensors();
-  Progress progress(std::string(writer || fp_stream || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
+  Progress progress(std::string(compute_stats || fp_stream || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
   // `w`, when given, holds the layer's norms and biases as a transform left them.
   auto write_layer = [&](int L, double secs, const model::LayerWeights* w) {
+    if (!out) {
+      lq.done.clear();
+      progress.tick();
+      return;
+    }
+    dist::set_step("write layer " + std::to_string(L));
     std::map<std::string, torch::Tensor> fp;
     const std::string p = model::layer_prefix(L);
     for (const auto& t : all_tensors) {
@@ -264,7 +347,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       fp[p + "post_attention_layernorm.weight"] = w->post_norm;
       for (const auto& [name, b] : w->bias) fp[p + name + ".bias"] = b;
     }
-    out.write_shard(fp, lq.done);
+    out->write_shard(fp, lq.done);
     lq.done.clear();
     progress.tick();
   };
@@ -319,7 +402,11 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
             st.add(x, model::layer_prefix(w.index) + calib::linears_reading(input).front());
             x = torch::Tensor();  // release the activations before quantizing
           }
-          for (const auto& s : model::block_linears()) lq.run(w, s.name, &stats.at(s.input));
+          // Every rank ran the transform on all samples (identical statistics): the linear layers
+          // are spread over the ranks.
+          std::vector<std::string> names;
+          for (const auto& s : model::block_linears()) names.push_back(s.name);
+          lq.run_spread(w, names, lq.owners(w, names), [&](const std::string& l) { return &stats.at(calib::input_of(l)); }, false);
           last = w;
         },
         [&](int L, double secs) { write_layer(L, secs, &last); });
@@ -331,17 +418,27 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
       model::LayerWeights w = model.load_layer(L);
       write_layer(L, seconds_since(t0), &w);
     }
-  } else if (writer || fp_stream) {
+  } else if (compute_stats || fp_stream) {
+    // Data-parallel: each rank streams its run of whole calibration batches (the batches one
+    // process would form), the stage's statistics are combined exactly, its linear layers spread.
+    calib_opt.batch = calib::calibration_batch(cfg, samples, calib_opt);
+    const auto [first, end] = dist::batch_shard(samples.size(0), calib_opt.batch, dist::rank(), dist::size());
+    const bool sequential = calib_opt.mode == "sequential";
     calib::calibrate_layerwise(
-        model, samples, calib_opt,
-        [&](model::LayerWeights& w, const calib::StageStats& stage) {
+        model, samples.narrow(0, first, end - first), calib_opt,
+        [&](model::LayerWeights& w, const calib::StageStats& shard_stats) {
+          calib::StageStats stage = shard_stats;
+          const std::vector<int> owner = lq.owners(w, stage.linears);
+          std::map<std::string, std::set<int>> wanted_by;
+          for (size_t i = 0; i < stage.linears.size(); ++i) wanted_by[calib::input_of(stage.linears[i])].insert(owner[i]);
+          calib::combine_stats_across_ranks(stage.inputs, wanted_by, model::layer_prefix(w.index).substr(0, model::layer_prefix(w.index).size() - 1));
           for (const auto& [input, stats] : stage.inputs) {
             if (!writer) break;
             std::vector<std::string> names;
             for (const auto& l : calib::linears_reading(input)) names.push_back(model::layer_prefix(w.index) + l);
             writer->add(names, input, stats);
           }
-          for (const auto& linear : stage.linears) lq.run(w, linear, &stage.of(linear));
+          lq.run_spread(w, stage.linears, owner, [&](const std::string& l) { return &stage.of(l); }, sequential);
         },
         [&](int L, double secs) { write_layer(L, secs, nullptr); });
     if (writer) writer->commit();
@@ -349,27 +446,35 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
     for (int L = 0; L < cfg.num_layers; ++L) {
       const auto t0 = Clock::now();
       model::LayerWeights w = model.load_layer(L);
-      // Layers sharing an input share one stored group: read it once per layer, not once per linear.
+      // Layers sharing an input share one stored group: read it once per layer, not once per linear
+      // (and only by the ranks that quantize a layer reading it).
       std::map<std::string, calib::InputStats> by_input;
-      for (const auto& s : model::block_linears()) {
-        if (reader) {
-          auto it = by_input.find(s.input);
-          if (it == by_input.end()) it = by_input.emplace(s.input, reader->read(model::layer_prefix(L) + s.name)).first;
-          lq.run(w, s.name, &it->second);
-        } else {
-          lq.run(w, s.name, nullptr);
-        }
-      }
+      auto stats_of = [&](const std::string& linear) -> const calib::InputStats* {
+        if (!reader) return nullptr;
+        const std::string input = calib::input_of(linear);
+        auto it = by_input.find(input);
+        if (it == by_input.end()) it = by_input.emplace(input, reader->read(model::layer_prefix(L) + linear)).first;
+        return &it->second;
+      };
+      std::vector<std::string> names;
+      for (const auto& s : model::block_linears()) names.push_back(s.name);
+      lq.run_spread(w, names, lq.owners(w, names), stats_of, false);
       write_layer(L, seconds_since(t0), nullptr);
     }
   }
 
+  summary.seconds = seconds_since(t_start);
+  if (!out) {  // ranks other than 0 write nothing and report nothing
+    summary.report = {{"layers", nlohmann::json::array()}, {"warnings", nlohmann::json::array()}};
+    return summary;
+  }
+  dist::set_step("write the output");
   // The rest: embeddings, final norm, head.
   std::map<std::string, torch::Tensor> rest;
   for (const auto& t : all_tensors) {
     if (t.name.rfind("model.layers.", 0) != 0) rest[t.name] = source->load(t.name);
   }
-  out.write_shard(rest, {});
+  out->write_shard(rest, {});
 
   summary.seconds = seconds_since(t_start);
   summary.report = {{"model", spec.model},
@@ -381,13 +486,14 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& log) {
                     {"rotation", rotation ? rotation_desc : nlohmann::json()},
                     {"warnings", lq.warnings},
                     {"seconds", summary.seconds}};
-  out.write_text("quant_report.json", summary.report.dump(2) + "\n");
-  model::copy_tokenizer_files(tok_path, out.staging_dir());
+  out->write_text("quant_report.json", summary.report.dump(2) + "\n");
+  model::copy_tokenizer_files(tok_path, out->staging_dir());
   // Static activation ranges are measured on the quantized model itself, still in the staging
   // directory, so the output appears complete or not at all (a resumed sweep trusts it).
-  out.finalize();
-  if (spec.act.enabled() && spec.act.scheme == "static") calibrate_static_ranges(out.staging_dir(), samples, spec.act, log);
-  out.commit();
+  out->finalize();
+  if (spec.act.enabled() && spec.act.scheme == "static") calibrate_static_ranges(out->staging_dir(), samples, spec.act, log);
+  out->commit();
+  if (stop_cleanup >= 0) dist::cancel_on_stop(stop_cleanup);
   return summary;
 }
 

@@ -130,7 +130,8 @@ TEST_CASE("GPTAQ with a zero cross term is GPTQ to the bit", "[algorithms][gptaq
   H.select(0, 5).zero_();
   H.select(1, 5).zero_();
   check_same_bits(algo::gptaq_quantize(W, H, zero, grid_of(3, 32), {}), algo::gptq_quantize(W, H, grid_of(3, 32), {}));
-  auto indefinite = -torch::eye(96);
+  // Indefinite with a positive diagonal (a negative one is refused outright, as GPTQ does).
+  auto indefinite = -1000 * (torch::ones({96, 96}) - torch::eye(96)) + torch::eye(96);
   auto f = algo::gptaq_quantize(W, indefinite, in.D, grid_of(3, 32), {}, "model.layers.0.mlp.up_proj");
   CHECK(f.fell_back_to_rtn);
   CHECK(f.damp_retries == 5);

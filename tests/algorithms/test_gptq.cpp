@@ -194,14 +194,19 @@ TEST_CASE("GPTQ handles dead columns, grows damping, then falls back to RTN", "[
     CHECK(algo::relative_output_error(W, a.q.dequantize(), H) < algo::relative_output_error(W, algo::rtn_quantize(W, grouped).dequantize(), H));
   }
 
-  // Indefinite: a negative eigenvalue far larger than any damping.
-  auto bad = -1000 * torch::eye(32);
-  bad[0][0] = 1;
+  // Indefinite with a positive diagonal: off-diagonal entries of -1000 give the all-ones direction
+  // the eigenvalue 1 - 31000, far below any damping (at most 0.01 x 1e5 x the mean diagonal 1).
+  auto bad = -1000 * (torch::ones({32, 32}) - torch::eye(32)) + torch::eye(32);
   auto f = algo::gptq_quantize(W, bad, g, {}, "model.layers.0.mlp.up_proj");
   CHECK(f.fell_back_to_rtn);
   CHECK(f.damp_retries == 5);
   CHECK_THAT(f.note, Catch::Contains("model.layers.0.mlp.up_proj") && Catch::Contains("RTN"));
   CHECK(torch::equal(f.q.codes, algo::rtn_quantize(W, g).codes));
+
+  // A negative diagonal entry is no sum of x x^T: an error naming the layer, not a fallback.
+  auto negative = H.clone();
+  negative[3][3] = -1;
+  CHECK_THROWS_WITH(algo::gptq_quantize(W, negative, g, {}, "layer.x"), Catch::Contains("layer.x") && Catch::Contains("negative diagonal"));
 
   auto nan = H.clone();
   nan[1][1] = NAN;

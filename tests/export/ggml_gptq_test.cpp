@@ -67,8 +67,21 @@ TEST_CASE("GPTQ on every ggml block grid beats round-to-nearest on the layer out
   const auto q4 = static_cast<uint32_t>(GgmlType::Q4_0);
   CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, H, 0.0), Catch::Contains("damping must be > 0"));
   CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, H, -0.01), Catch::Contains("damping must be > 0"));
-  const torch::Tensor indefinite = H - 3 * H.diagonal().mean() * torch::eye(H.size(0));
-  CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, indefinite, 0.01), Catch::Contains("not positive definite"));
+  // GPTQ's damping policy (x10 up to 5 times, algorithms/gptq): an indefinite Hessian whose diagonal
+  // stays positive factors after retries; one that stays indefinite even with damping 0.01 x 1e5
+  // (off-diagonal entries of -10 x the mean diagonal) gives the type's own quantizer when a warning
+  // sink is passed, an error naming the damping without one. A negative diagonal is no X^T X at all.
+  const double mean_diag = H.diagonal().mean().item<double>();
+  const torch::Tensor eye = torch::eye(H.size(0)), ones = torch::ones_like(H);
+  const torch::Tensor mild = H - 0.9 * H.diagonal().min().item<double>() * eye;
+  REQUIRE(std::get<1>(torch::linalg_cholesky_ex(mild.to(torch::kDouble))).item<int>() != 0);  // indefinite indeed
+  CHECK_NOTHROW(ggml::gptq_encode_rows(q4, W, mild, 0.01));
+  const torch::Tensor hopeless = H - 10 * mean_diag * (ones - eye);
+  CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, hopeless, 0.01), Catch::Contains("not positive definite even with damping"));
+  CHECK_THROWS_WITH(ggml::gptq_encode_rows(q4, W, H - 2 * mean_diag * eye, 0.01), Catch::Contains("negative diagonal"));
+  std::string warning;
+  CHECK(ggml::gptq_encode_rows(q4, W, hopeless, 0.01, nullptr, 256, &warning) == r);
+  CHECK_THAT(warning, Catch::Contains("not positive definite"));
 }
 
 TEST_CASE("GPTQ on a ggml grid without input correlations is round-to-nearest on the type's grid", "[export][ggml][gptq]") {
