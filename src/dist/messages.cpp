@@ -4,13 +4,7 @@
 #include <cstdlib>
 #include <thread>
 
-#ifdef PTQ_HAVE_MPI
-// The C API only: without these, OpenMPI's and MPICH's mpi.h pull in the deprecated C++ bindings,
-// whose symbols the MPI::MPI_C target does not link.
-#define OMPI_SKIP_MPICXX 1
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
-#endif
+#include "dist/mpi_c_api.hpp"
 
 #include "core/error.hpp"
 #include "dist/world.hpp"
