@@ -66,5 +66,7 @@ TEST_CASE("a disk that fills mid-write leaves no partial output and names the pa
                          "synth --hidden 128 --intermediate 512 --layers 4 --heads 4 --vocab 1024 --dtype f32 --out " + mnt + "/m");
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains(mnt) && Catch::Contains("No space left on device"));
-  CHECK(fs::is_empty(mnt));  // neither the output nor the staging directory is left
+  // Neither the output nor its staging directory is left; only the writer's lock file (kept by design).
+  CHECK_FALSE(fs::exists(mnt + "/m"));
+  for (const auto& e : fs::directory_iterator(mnt)) CHECK(e.path().filename().string() == ".m.ptq-lock");
 }
