@@ -166,14 +166,14 @@ TEST_CASE("stories260K: at a uniform GPTQ setting's size the grid allocation has
   SHARED_FILE(calib, "text/tinystories_valid_calib.txt");
   SHARED_FILE(eval_text, "text/tinystories_valid_eval.txt");
   const std::string dir = test::scratch_dir("mixed_grid_stories");
-  const std::string stats = stats_for(model, tok, calib, 32, 256, dir);
+  const std::string stats = stats_for(model, tok, calib, 16, 256, dir);
   // The MLP's matrices (172 wide) pack only per channel at 8 bits; the attention takes all five.
-  const std::vector<std::string> types = {"int2g32", "int3g32", "int4g32", "int4pc", "int8pc"};
-  const std::string table = grid_table(model, tok, calib, stats, types, 256, 4, dir);
+  const std::vector<std::string> types = {"int2g32", "int3g32", "int4g32", "int8pc"};
+  const std::string table = grid_table(model, tok, calib, stats, types, 256, 2, dir);
 
   // The uniform reference: GPTQ W3 g32 where it packs (attention), W8 per channel elsewhere (the MLP:
   // gate/up have 172 outputs, which 2-4 bit qzeros cannot pack; down 172 inputs).
-  auto uni = gptq_spec(model, tok, calib, stats, 32, 256, dir + "/uniform");
+  auto uni = gptq_spec(model, tok, calib, stats, 16, 256, dir + "/uniform");
   uni.grid.bits = 3;
   auto src = model::open_weights(model);
   const auto m = mixed::grid_byte_model(*src, types);
@@ -193,7 +193,7 @@ TEST_CASE("stories260K: at a uniform GPTQ setting's size the grid allocation has
   target.sensitivity = table;
   target.size = m.linear_bytes(uniform_grids) + m.other_bytes;
   target.refine = 1;
-  auto spec = gptq_spec(model, tok, calib, stats, 32, 256, dir + "/mixed");
+  auto spec = gptq_spec(model, tok, calib, stats, 16, 256, dir + "/mixed");
   const auto res = mixed::quantize_to_budget(spec, target, log);
   CHECK(res.allocation.total_bytes <= target.size);
 
@@ -204,7 +204,7 @@ TEST_CASE("stories260K: at a uniform GPTQ setting's size the grid allocation has
   const auto ids = tok::open_tokenizer(tok)->encode(data::read_text(text), true);
   eval::KlOptions eo;
   eo.seqlen = 256;
-  eo.max_windows = 16;
+  eo.max_windows = 8;
   auto kl_of = [&](const std::string& path) {
     model::Model q(model::open_weights(path));
     q.make_resident();
