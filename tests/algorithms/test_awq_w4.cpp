@@ -22,7 +22,8 @@ using namespace ptq;
 namespace {
 
 // Measured with ptq's CLI on this test's setting (64 x 256 calibration tokens, 200 evaluation
-// windows, llama.cpp protocol): FP 3.9173, RTN 4.3315, AWQ 4.2366, i.e. 22.9 % removed.
+// windows, llama.cpp protocol): FP 3.9173, RTN 4.3315, AWQ 4.2366 with the token-form search
+// (22.9 % removed), 4.2327 with the Gram-form search and 4,096 search tokens (23.9 %).
 constexpr double kMinShareRemoved = 0.19;
 
 std::set<int64_t> positions_visited(int64_t n_tokens, int64_t window, int64_t step) {
