@@ -8,6 +8,7 @@
 #include "algorithms/registry.hpp"
 #include "algorithms/rotation/rotate_step.hpp"
 #include "cli/commands.hpp"
+#include "cli/preflight.hpp"
 #include "mixed/grid_candidates.hpp"
 #include "mixed/grid_target_quantize.hpp"
 #include "pipeline/quantize_model.hpp"
@@ -84,6 +85,8 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--hqq-integer-zero", a->hqq.integer_zero, "HQQ: integer zero points in 0..2^bits-1 (GPTQ/AWQ exports need them)");
   cmd->add_option("--calib", s.calib.path, "Calibration text (.txt, .jsonl)")->check(CLI::ExistingFile);
   cmd->add_option("--n-samples", s.sampling.n_samples, "Calibration windows")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--compute-dtype", s.compute_dtype, "Calibration forwards' linear products in f32 or bf16 (Hessians stay fp32)")
+      ->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--seqlen", s.sampling.seqlen, "Tokens per calibration window")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--sampling", s.sampling.method, "random | consecutive")->capture_default_str()->check(CLI::IsMember({"random", "consecutive"}));
   cmd->add_option("--seed", s.sampling.seed, "Seed of the random windows")->capture_default_str();
@@ -148,6 +151,7 @@ void add_quantize(CLI::App& app) {
     if (!a->candidates.empty()) a->target.candidates = mixed::parse_grid_candidates(a->candidates);
     mixed::GridTargetResult mixed_result;
     if (to_budget) mixed_result = mixed::quantize_to_budget(spec, a->target, std::cerr);
+    if (!to_budget) preflight_quantize(spec, std::cerr);  // the estimate; refuses what cannot fit
     const auto summary = to_budget ? mixed_result.summary : pipeline::quantize_model(spec, std::cerr);
     std::printf("%-40s %12s %12s %8s\n", "layer", "rel_out_err", "rel_w_err", "s");
     for (const auto& row : summary.report["layers"]) {

@@ -236,6 +236,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& rank_log)
     log << "\n";
   }
   model::Model model(source);
+  model.set_compute_dtype(spec.compute_dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   const auto& cfg = model.config();
   const std::string tok_path = spec.tokenizer.empty() ? model::find_tokenizer(spec.model, cfg.vocab_size) : spec.tokenizer;
 

@@ -42,6 +42,9 @@ struct QuantizeSpec {
   // measures with it too.
   algo::ActQuantSpec act;
   std::string out;
+  // Calibration forwards' linear products: "f32" or "bf16" (Model::set_compute_dtype; the hooks and
+  // so the Hessians stay fp32).
+  std::string compute_dtype = "f32";
 };
 
 struct QuantizeSummary {

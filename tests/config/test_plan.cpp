@@ -183,11 +183,11 @@ TEST_CASE("pipeline mistakes are caught before any work", "[config][plan]") {
   };
   SECTION("an unknown algorithm, with a did-you-mean") {
     CHECK_THAT(error_of(with_step("  - algorithm: gtpq\n")),
-               Catch::Contains("p.yaml:5:16: pipeline.0.algorithm: 'gtpq': unknown value (did you mean 'gptq'?); allowed: rtn, gptq, gptaq, hqq, awq, smoothquant, rotate"));
+               Catch::Contains("p.yaml:5:16: pipeline.0.algorithm: 'gtpq': unknown value (did you mean 'gptq'?); allowed: rtn, gptq, gptaq, hqq, awq, smoothquant, mixed_precision, rotate"));
   }
   SECTION("a parameter the algorithm does not take") {
     CHECK_THAT(error_of(with_step("  - algorithm: rtn\n    act_order: true\n")),
-               Catch::Contains("p.yaml:6:5: pipeline.0.act_order: unknown key; allowed: algorithm, bits, group_size, sym, mse, dtype, act_bits, act_scheme, act_percentile, rtn, gptq, gptaq, hqq, awq, smoothquant, rotate"));
+               Catch::Contains("p.yaml:6:5: pipeline.0.act_order: unknown key; allowed: algorithm, bits, group_size, sym, mse, dtype, act_bits, act_scheme, act_percentile, rtn, gptq, gptaq, hqq, awq, smoothquant, mixed_precision, rotate"));
   }
   SECTION("a near-miss parameter") {
     CHECK_THAT(error_of(with_step("  - algorithm: gptq\n    damp_precent: 0.1\n")),
@@ -207,7 +207,7 @@ TEST_CASE("pipeline mistakes are caught before any work", "[config][plan]") {
                Catch::Contains("pipeline.0.group_size: -2 is out of range [-1, 1048576]"));
   }
   SECTION("a step without an algorithm") {
-    CHECK_THAT(error_of(with_step("  - bits: 4\n")), Catch::Contains("pipeline.0: missing 'algorithm' (one of: rtn, gptq, gptaq, hqq, awq, smoothquant, rotate)"));
+    CHECK_THAT(error_of(with_step("  - bits: 4\n")), Catch::Contains("pipeline.0: missing 'algorithm' (one of: rtn, gptq, gptaq, hqq, awq, smoothquant, mixed_precision, rotate)"));
   }
   SECTION("a quantizer before the last step") {
     CHECK_THAT(error_of(with_step("  - algorithm: rtn\n  - algorithm: gptq\n")),
