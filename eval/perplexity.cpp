@@ -38,25 +38,36 @@ void NllSums::add(const NllSums& o) {
   seconds += o.seconds;
 }
 
-NllSums perplexity_sums(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt,
-                        int64_t w_begin, int64_t w_end) {
+std::vector<NllSums> perplexity_batch_sums(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt,
+                                           int64_t w_begin, int64_t w_end) {
   torch::NoGradGuard no_grad;
   const WindowPlan plan = plan_windows(opt.protocol, opt.seqlen, opt.max_windows, tokens.size(),
                                        model.config().bos_token_id, "perplexity");
   if (w_end < 0) w_end = plan.windows;
-  const auto t0 = std::chrono::steady_clock::now();
-  NllSums s;
+  std::vector<NllSums> batches;
   LayerMajorOptions lm;
   lm.batch = opt.batch;
   lm.max_hidden_bytes = opt.max_hidden_bytes;
   lm.progress = opt.progress;
   lm.label = "perplexity";
+  auto t = std::chrono::steady_clock::now();
   evaluate_windows({&model}, {opt.hook}, plan, tokens, w_begin, w_end, opt.traversal, lm,
                    [&](int64_t w0, int64_t b, const std::vector<torch::Tensor>& logits) {
+                     NllSums s;
                      add_batch(s, plan, tokens, w0, b, logits[0]);
+                     const auto now = std::chrono::steady_clock::now();
+                     s.seconds = std::chrono::duration<double>(now - t).count();
+                     t = now;
+                     batches.push_back(s);
                    });
-  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return s;
+  return batches;
+}
+
+NllSums perplexity_sums(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt,
+                        int64_t w_begin, int64_t w_end) {
+  NllSums total;
+  for (const NllSums& b : perplexity_batch_sums(model, tokens, opt, w_begin, w_end)) total.add(b);
+  return total;
 }
 
 PerplexityResult perplexity_from_sums(const NllSums& s, const PerplexityOptions& opt, double seconds) {

@@ -58,6 +58,11 @@ struct NllSums {
 // last window). Throws naming the range when it lies outside the plan.
 NllSums perplexity_sums(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt,
                         int64_t w_begin = 0, int64_t w_end = -1);
+// The same, one NllSums per batch of `opt.batch` windows in window order. Folding them from zero in
+// that order with add() gives perplexity_sums' totals to the bit, whoever computed which batches:
+// how MPI ranks combine their shards exactly (dist/perplexity_ranks).
+std::vector<NllSums> perplexity_batch_sums(model::Model& model, const std::vector<int>& tokens, const PerplexityOptions& opt,
+                                           int64_t w_begin = 0, int64_t w_end = -1);
 // Mean NLL, its standard error and the perplexity from (combined) sums; `seconds` is wall time.
 PerplexityResult perplexity_from_sums(const NllSums& sums, const PerplexityOptions& opt, double seconds);
 

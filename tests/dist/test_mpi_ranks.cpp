@@ -4,9 +4,6 @@
 // leaving no output behind.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,46 +11,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/mpirun.hpp"
 #include "support/shared_data.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int rc = pclose(p);
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc), out};
-}
-
-std::string ptq_binary() {
-  const char* build = std::getenv("PTQ_BUILD_DIR");
-  return std::string(build ? build : PTQ_SOURCE_DIR "/build") + "/ptq";
-}
-
-// mpirun, or empty when absent (then the caller skips, or fails under PTQ_REQUIRE_SHARED=1).
-bool have_mpirun() { return shell("command -v mpirun").status == 0; }
-
-#define REQUIRE_MPIRUN()                                                                        \
-  if (!have_mpirun()) {                                                                         \
-    if (::ptq::test::shared_required()) FAIL("mpirun is absent (PTQ_REQUIRE_SHARED=1): install openmpi-bin"); \
-    WARN("SKIPPED: mpirun is absent (scripts/install-deps.sh installs openmpi-bin)");          \
-    return;                                                                                     \
-  }
-
-// Two ranks on however few cores; root may run MPI programs here (containers, CI).
-std::string mpirun2(const std::string& env = "") {
-  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader " + env +
-         " timeout 300 mpirun -np 2 --oversubscribe " + ptq_binary() + " --threads 1 ";
-}
+using ::ptq::test::mpirun2;
+using ::ptq::test::ptq_binary;
+const auto shell = ::ptq::test::run_shell;
 
 std::string plain() { return "timeout 300 " + ptq_binary() + " --threads 1 "; }
 

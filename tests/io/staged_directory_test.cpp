@@ -19,6 +19,7 @@
 #include "io/atomic_file.hpp"
 #include "io/byte_builder.hpp"
 #include "io/staged_directory.hpp"
+#include "support/run_ptq.hpp"
 #include "support/shared_data.hpp"
 
 using namespace ptq;
@@ -41,22 +42,6 @@ std::vector<std::string> siblings(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
-}
-
-struct Run {
-  int status;
-  std::string output;
-};
-Run run_ptq(const std::string& env, const std::string& args) {
-  const char* build = std::getenv("PTQ_BUILD_DIR");
-  const std::string bin = std::string(build ? build : PTQ_SOURCE_DIR "/build") + "/ptq";
-  REQUIRE(fs::exists(bin));
-  std::string out;
-  FILE* p = popen((env + " " + bin + " --threads 1 " + args + " 2>&1").c_str(), "r");
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int rc = pclose(p);
-  return {WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : WEXITSTATUS(rc), out};
 }
 
 }  // namespace
@@ -139,13 +124,13 @@ TEST_CASE("a writer killed at any step of its commit leaves an old or a new outp
   const fs::path dir = test::scratch_dir("staged-kill");
   const std::string out = (dir / "hf").string();
   auto convert = [&](const std::string& env, const char* dtype) {
-    return run_ptq(env, "convert --model " + bin + " --tokenizer " + tok + " --dtype " + dtype + " --out " + out);
+    return test::run_ptq_with_env(env, "convert --model " + bin + " --tokenizer " + tok + " --dtype " + dtype + " --out " + out);
   };
   REQUIRE(convert("", "f32").status == 0);
   const auto f32_size = fs::file_size(dir / "hf" / "model.safetensors");
   for (const std::string fault : {"staged:before-swap:kill", "staged:after-swap:kill", "atomic-file:write"}) {
     INFO(fault);
-    const Run killed = convert("PTQ_FAULT=" + fault, "f16");
+    const test::PtqRun killed = convert("PTQ_FAULT=" + fault, "f16");
     INFO(killed.output);
     CHECK(killed.status == (fault == "atomic-file:write" ? 1 : 128 + SIGKILL));
     // Right after the kill: the earlier (f32) or the new (f16) output, complete.
@@ -154,20 +139,20 @@ TEST_CASE("a writer killed at any step of its commit leaves an old or a new outp
     CHECK((size == f32_size || size < f32_size * 6 / 10));  // f32, or f16 (half the data, same header)
     CHECK(fs::exists(dir / "hf" / "config.json"));
     // The next writer cleans up after the dead one and succeeds.
-    const Run next = convert("", "f32");
+    const test::PtqRun next = convert("", "f32");
     CHECK(next.status == 0);
     CHECK(fs::file_size(dir / "hf" / "model.safetensors") == f32_size);
     CHECK(siblings(dir) == std::vector<std::string>{".hf.ptq-lock", "hf"});
   }
   // Where the file system has no atomic exchange, a kill between setting the earlier output aside
   // and renaming the new one in leaves no `hf` for a moment: the next writer puts it back first.
-  const Run killed = convert("PTQ_FAULT=staged:no-exchange,staged:after-aside:kill", "f16");
+  const test::PtqRun killed = convert("PTQ_FAULT=staged:no-exchange,staged:after-aside:kill", "f16");
   CHECK(killed.status == 128 + SIGKILL);
   CHECK_FALSE(fs::exists(dir / "hf"));
   const auto left = siblings(dir);
   REQUIRE(left.size() == 3);  // the lock, hf.old-<pid> and hf.partial-<pid>
   CHECK(left[1].rfind("hf.old-", 0) == 0);
-  const Run next = convert("", "f32");
+  const test::PtqRun next = convert("", "f32");
   CHECK(next.status == 0);
   CHECK_THAT(next.output, Catch::Contains("ptq: restored " + out + " (set aside by an interrupted run"));
   CHECK(fs::file_size(dir / "hf" / "model.safetensors") == f32_size);
