@@ -1,5 +1,6 @@
 #include "config/experiment.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <yaml-cpp/yaml.h>
 
@@ -333,48 +334,88 @@ Plan load_plan(const std::string& path, const std::vector<std::string>& override
   YamlTree tree = load_yaml_tree(path);
   for (const auto& o : overrides) apply_override(tree, o);
 
-  // The sweep: key path -> list of values, the first key outermost.
-  std::vector<std::pair<std::string, YAML::Node>> axes;
-  std::vector<YAML::Mark> key_marks;
+  // The sweep: axes, the first outermost, their product the points. An axis is a key path with a
+  // list of values, or `points`: a list of mappings, each setting several key paths together (for
+  // runs that differ in more than one key, e.g. GPTAQ with calibration.mode: sequential beside
+  // one-shot runs).
+  struct Setting {
+    std::string key;
+    YAML::Node value;
+    YAML::Mark mark;
+  };
+  std::vector<std::vector<std::vector<Setting>>> axes;  // axis -> entry -> the key paths it sets
+  auto check_sweep_key = [&](const YAML::Node& key_node, const std::string& key, const std::string& kp) {
+    const std::string head = key.substr(0, key.find('.'));
+    if (head == "name" || head == "output" || head == "sweep" || head == "extends" || head == "points") {
+      fail(where(tree.ctx, key_node, kp), "'" + head + "' cannot be swept (one experiment, one directory)");
+    }
+  };
   if (const auto sw = tree.root["sweep"]) {
     if (!sw.IsMap()) fail(where(tree.ctx, sw, "sweep"), "expected a mapping of key paths to lists of values");
     for (const auto& kv : sw) {
       const std::string key = kv.first.as<std::string>();
       const std::string kp = "sweep." + key;
-      const std::string head = key.substr(0, key.find('.'));
-      if (head == "name" || head == "output" || head == "sweep" || head == "extends") {
-        fail(where(tree.ctx, kv.first, kp), "'" + head + "' cannot be swept (one experiment, one directory)");
-      }
       if (!kv.second.IsSequence() || kv.second.size() == 0) {
-        fail(where(tree.ctx, kv.second, kp), "expected a non-empty list of values");
+        fail(where(tree.ctx, kv.second, kp), key == "points" ? "expected a non-empty list of mappings {key.path: value, ...}"
+                                                             : "expected a non-empty list of values");
       }
-      axes.emplace_back(key, kv.second);
-      key_marks.push_back(kv.first.Mark());
+      std::vector<std::vector<Setting>> entries;
+      if (key == "points") {
+        for (size_t e = 0; e < kv.second.size(); ++e) {
+          const YAML::Node m = kv.second[e];
+          const std::string ep = kp + "." + std::to_string(e);
+          if (!m.IsMap() || m.size() == 0) fail(where(tree.ctx, m, ep), "expected a non-empty mapping {key.path: value, ...}");
+          std::vector<Setting> set;
+          for (const auto& pv : m) {
+            const std::string pk = pv.first.as<std::string>();
+            check_sweep_key(pv.first, pk, ep + "." + pk);
+            set.push_back({pk, pv.second, pv.first.Mark()});
+          }
+          entries.push_back(std::move(set));
+        }
+      } else {
+        check_sweep_key(kv.first, key, kp);
+        for (const auto& v : kv.second) entries.push_back({{key, v, kv.first.Mark()}});
+      }
+      axes.push_back(std::move(entries));
     }
   }
 
   Plan plan;
   plan.file = path;
-  for (const auto& [k, v] : axes) plan.sweep_keys.push_back(k);
+  // Every key path the sweep sets, in order of appearance; one key on two axes would make a
+  // point's value depend on the axes' order.
+  std::vector<size_t> key_axis;
+  for (size_t a = 0; a < axes.size(); ++a) {
+    for (const auto& entry : axes[a]) {
+      for (const auto& s : entry) {
+        const auto it = std::find(plan.sweep_keys.begin(), plan.sweep_keys.end(), s.key);
+        if (it == plan.sweep_keys.end()) {
+          plan.sweep_keys.push_back(s.key), key_axis.push_back(a);
+        } else if (key_axis[it - plan.sweep_keys.begin()] != a) {
+          fail(path, "the sweep sets '" + s.key + "' on two axes (once in 'points' and once on its own): give it one place");
+        }
+      }
+    }
+  }
   // Short labels for point ids: the last path component, unless two keys share it.
-  std::vector<std::string> labels;
-  for (const auto& k : plan.sweep_keys) {
+  auto label_of = [&](const std::string& k) {
     std::string last = k.substr(k.rfind('.') + 1);
     int same = 0;
     for (const auto& o : plan.sweep_keys) same += o.substr(o.rfind('.') + 1) == last;
-    labels.push_back(same > 1 ? k : last);
-  }
+    return same > 1 ? k : last;
+  };
 
   // Each point is a run with its own process and directory; a grid this large is a typo, and the
   // product of the axes must not wrap around.
   constexpr size_t kMaxPoints = 100000;
   size_t n_points = 1;
-  for (const auto& [k, v] : axes) {
-    if (v.size() > kMaxPoints / n_points) {
-      fail(path, "the sweep has more than " + std::to_string(kMaxPoints) + " points (axis '" + k + "' has " +
-                     std::to_string(v.size()) + " values)");
+  for (size_t a = 0; a < axes.size(); ++a) {
+    if (axes[a].size() > kMaxPoints / n_points) {
+      fail(path, "the sweep has more than " + std::to_string(kMaxPoints) + " points (axis '" + axes[a][0][0].key + "' has " +
+                     std::to_string(axes[a].size()) + " values)");
     }
-    n_points *= v.size();
+    n_points *= axes[a].size();
   }
   const Origin* sweep_origin = tree.ctx.origin_of("sweep");
   for (size_t i = 0; i < n_points; ++i) {
@@ -382,17 +423,18 @@ Plan load_plan(const std::string& path, const std::vector<std::string>& override
     Point pt;
     size_t rest = i;
     std::vector<size_t> idx(axes.size());
-    for (size_t a = axes.size(); a-- > 0;) idx[a] = rest % axes[a].second.size(), rest /= axes[a].second.size();
+    for (size_t a = axes.size(); a-- > 0;) idx[a] = rest % axes[a].size(), rest /= axes[a].size();
     std::string id;
     for (size_t a = 0; a < axes.size(); ++a) {
-      const YAML::Node v = axes[a].second[idx[a]];
-      Origin o{sweep_origin ? sweep_origin->file : path, sweep_origin ? sweep_origin->base_dir : ".", sweep_origin ? sweep_origin->node_marks : true,
-               key_marks[a]};
-      set_path(t, axes[a].first, v, o);
-      pt.values[axes[a].first] = yaml_to_json(v);
-      const bool self_named = labels[a] == "algorithm" || labels[a] == "pipeline";
-      const std::string label = self_named ? value_label(v) : labels[a] + "=" + value_label(v);
-      id += (id.empty() ? "" : "_") + label;
+      for (const Setting& s : axes[a][idx[a]]) {
+        Origin o{sweep_origin ? sweep_origin->file : path, sweep_origin ? sweep_origin->base_dir : ".",
+                 sweep_origin ? sweep_origin->node_marks : true, s.mark};
+        set_path(t, s.key, s.value, o);
+        pt.values[s.key] = yaml_to_json(s.value);
+        const std::string lbl = label_of(s.key);
+        const bool self_named = lbl == "algorithm" || lbl == "pipeline";
+        id += (id.empty() ? "" : "_") + (self_named ? value_label(s.value) : lbl + "=" + value_label(s.value));
+      }
     }
     pt.id = id.empty() ? "run" : id;
     if (pt.id == "." || pt.id == "..") pt.id = "run-" + std::to_string(i);

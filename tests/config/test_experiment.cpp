@@ -80,7 +80,7 @@ TEST_CASE("edit distance for did-you-mean", "[config]") {
   CHECK(config::edit_distance("model", "model") == 0);
 }
 
-TEST_CASE("the quickstart experiment file is valid: 11 methods on the default model, one calibration", "[config]") {
+TEST_CASE("the quickstart experiment file is valid: 13 methods on the default model, one calibration set", "[config]") {
   // The quickstart needs the committed default model and the Brown splits (make brown; make test runs it).
   const std::string root = PTQ_SOURCE_DIR;
   if (!std::filesystem::exists(root + "/data/brown/calib.txt")) {
@@ -88,18 +88,22 @@ TEST_CASE("the quickstart experiment file is valid: 11 methods on the default mo
     return;
   }
   const auto plan = config::load_plan(root + "/configs/quickstart.yaml");
-  REQUIRE(plan.points.size() == 11);
+  REQUIRE(plan.points.size() == 13);
   std::vector<std::string> methods;
   for (const auto& p : plan.points) {
-    CHECK(p.x.calibration.mode == "one-shot");
+    // GPTAQ calibrates sequentially (the FP model alongside); every run samples the same windows.
+    const bool gptaq = p.x.quantizer().algorithm == "gptaq";
+    CHECK(p.x.calibration.mode == (gptaq ? "sequential" : "one-shot"));
+    CHECK(p.x.calibration.seed == plan.points[0].x.calibration.seed);
+    CHECK(p.x.calibration.n_samples == plan.points[0].x.calibration.n_samples);
     CHECK(p.x.kl_divergence);
     CHECK(p.x.model == std::filesystem::weakly_canonical(root + "/models/brown-5m").string());
     std::string m;
     for (const auto& s : p.x.pipeline) m += (m.empty() ? "" : "+") + s.algorithm + std::to_string(p.x.quantizer().grid["bits"].get<int>());
     methods.push_back(m);
   }
-  CHECK(methods == std::vector<std::string>{"rtn4", "rtn3", "gptq4", "gptq3", "awq4+rtn4", "awq3+rtn3", "smoothquant8+rtn8",
-                                            "hqq4", "hqq3", "gptq4", "rotate4+gptq4"});
-  CHECK(plan.points[6].x.quantizer().act["act_bits"] == 8);
+  CHECK(methods == std::vector<std::string>{"rtn4", "rtn3", "gptq4", "gptq3", "gptaq4", "gptaq3", "awq4+rtn4", "awq3+rtn3",
+                                            "smoothquant8+rtn8", "hqq4", "hqq3", "gptq4", "rotate4+gptq4"});
+  CHECK(plan.points[8].x.quantizer().act["act_bits"] == 8);
   CHECK(plan.points.back().x.quantizer().act["act_bits"] == 4);
 }

@@ -159,6 +159,49 @@ TEST_CASE("a sweep makes one point per combination, the first key outermost", "[
   }
 }
 
+TEST_CASE("sweep points set several keys together, beside the other axes", "[config][plan]") {
+  const std::string dir = fixture("plan-points");
+  // kBase's calibration is sequential by default; the quickstart's case: one-shot for most runs,
+  // sequential for GPTAQ, which needs the FP model alongside.
+  const auto f = put(dir, "s.yaml", std::string(kBase) +
+                                        "sweep:\n"
+                                        "  points:\n"
+                                        "    - {calibration.mode: one-shot, pipeline: [{algorithm: gptq, bits: 4}]}\n"
+                                        "    - {calibration.mode: sequential, pipeline: [{algorithm: gptaq, bits: 4}]}\n"
+                                        "  calibration.seed: [0, 1]\n");
+  const auto plan = config::load_plan(f);
+  REQUIRE(plan.points.size() == 4);
+  CHECK(plan.sweep_keys == std::vector<std::string>{"calibration.mode", "pipeline", "calibration.seed"});
+  std::vector<std::string> ids;
+  for (const auto& p : plan.points) ids.push_back(p.id);
+  CHECK(ids == std::vector<std::string>{"mode=one-shot_gptq-bits4_seed=0", "mode=one-shot_gptq-bits4_seed=1",
+                                        "mode=sequential_gptaq-bits4_seed=0", "mode=sequential_gptaq-bits4_seed=1"});
+  CHECK(plan.points[1].x.calibration.mode == "one-shot");
+  CHECK(plan.points[1].x.calibration.seed == 1);
+  CHECK(plan.points[1].x.quantizer().algorithm == "gptq");
+  CHECK(plan.points[2].x.calibration.mode == "sequential");
+  CHECK(plan.points[2].x.quantizer().algorithm == "gptaq");
+  CHECK(plan.points[3].values == nlohmann::json{{"calibration.mode", "sequential"}, {"calibration.seed", 1},
+                                                {"pipeline", {{{"algorithm", "gptaq"}, {"bits", 4}}}}});
+
+  SECTION("each point is validated where it is written") {
+    const auto bad = put(dir, "bad.yaml", std::string(kBase) +
+                                              "sweep:\n"
+                                              "  points:\n"
+                                              "    - {pipeline: [{algorithm: gptq, bits: 4}]}\n"
+                                              "    - {calibration.mode: one-shot, pipeline: [{algorithm: gptaq, bits: 4}]}\n");
+    CHECK_THAT(error_of(bad), Catch::Contains("'gptaq' needs calibration.mode: sequential"));
+  }
+  SECTION("points must be mappings; a key on two axes is ambiguous") {
+    auto bad = put(dir, "bad.yaml", std::string(kBase) + "sweep:\n  points: [4, 3]\n");
+    CHECK_THAT(error_of(bad), Catch::Contains("bad.yaml:14:12: sweep.points.0: expected a non-empty mapping"));
+    bad = put(dir, "bad.yaml", std::string(kBase) + "sweep:\n  points:\n    - {pipeline.0.bits: 4}\n  pipeline.0.bits: [3]\n");
+    CHECK_THAT(error_of(bad), Catch::Contains("the sweep sets 'pipeline.0.bits' on two axes"));
+    bad = put(dir, "bad.yaml", std::string(kBase) + "sweep:\n  points:\n    - {output: elsewhere}\n");
+    CHECK_THAT(error_of(bad), Catch::Contains("'output' cannot be swept"));
+  }
+}
+
 TEST_CASE("a per-algorithm section carries options through a sweep over algorithms", "[config][plan]") {
   const std::string dir = fixture("plan-sections");
   const auto f = put(dir, "s.yaml",
