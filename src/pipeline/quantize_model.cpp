@@ -11,14 +11,12 @@
 #include "algorithms/gptq/gptq.hpp"
 #include "algorithms/registry.hpp"
 #include "algorithms/rotation/rotate_step.hpp"
-#include "calibration/stats_reduce.hpp"
 #include "calibration/stats_store.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/sha256.hpp"
 #include "dist/shard.hpp"
 #include "dist/world.hpp"
-#include "export/gguf_type_plan.hpp"
 #include "io/gptq_dynamic.hpp"
 #include "io/quantized_checkpoint.hpp"
 #include "model/architecture.hpp"
@@ -27,6 +25,7 @@
 #include "model/model_files.hpp"
 #include "model/rotation.hpp"
 #include "pipeline/activation_quant.hpp"
+#include "pipeline/layer_stream.hpp"
 #include "pipeline/linear_outcome.hpp"
 
 namespace ptq::pipeline {
@@ -328,7 +327,7 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& rank_log)
   const auto all_tensors = source->tensors();
   Progress progress(std::string(compute_stats || fp_stream || !transforms.empty() ? "calibrate + quantize" : "quantize") + " layers", cfg.num_layers, log);
   // `w`, when given, holds the layer's norms and biases as a transform left them.
-  auto write_layer = [&](int L, double secs, const model::LayerWeights* w) {
+  auto write_layer = [&](int L, const model::LayerWeights* w) {
     if (!out) {
       lq.done.clear();
       progress.tick();
@@ -353,116 +352,29 @@ QuantizeSummary quantize_model(const QuantizeSpec& spec, std::ostream& rank_log)
     progress.tick();
   };
 
+  // One loop over the layers, whichever stream feeds it: stages -> quantizer -> shard writer.
+  const OwnersFn owners = [&lq](const model::LayerWeights& w, const std::vector<std::string>& linears) { return lq.owners(w, linears); };
+  std::unique_ptr<LayerStream> stream;
   if (!transforms.empty()) {
-    // A transform searching against a GGUF type (AWQ's ggml_type): each linear layer's type as the
-    // export will choose it (a mix's per-tensor rules, llama.cpp's fallbacks).
-    std::string ggml_target;
+    TransformSettings ts;
+    ts.transforms = &transforms;
+    ts.grid = spec.grid;
+    ts.act = spec.act;
+    ts.quantize = !keep_fp;
+    ts.calibration = spec.calibration;
+    // A transform searching against a GGUF type (AWQ's ggml_type).
     for (const auto& t : block_steps) {
-      if (t.options.contains("ggml_type") && t.options["ggml_type"].is_string()) ggml_target = t.options["ggml_type"].get<std::string>();
+      if (t.options.contains("ggml_type") && t.options["ggml_type"].is_string()) ts.ggml_target = t.options["ggml_type"].get<std::string>();
     }
-    const int batch = calib::calibration_batch(cfg, samples, spec.calibration);
-    auto run_module = [&](const model::LayerWeights& w, const std::string& module, const torch::Tensor& x) {
-      std::vector<torch::Tensor> outs;
-      for (int64_t b = 0; b < x.size(0); b += batch) outs.push_back(model.run_module(w, module, x.narrow(0, b, std::min<int64_t>(batch, x.size(0) - b))));
-      return torch::cat(outs, 0);
-    };
-    nlohmann::json transform_rows = nlohmann::json::array();
-    model::LayerWeights last;
-    calib::calibrate_blockwise(
-        model, samples, spec.calibration,
-        [&](model::LayerWeights& w, std::map<std::string, torch::Tensor>& inputs) {
-          algo::BlockContext ctx;
-          ctx.w = &w;
-          ctx.inputs = std::move(inputs);
-          ctx.run_module = run_module;
-          if (spec.act.enabled()) {
-            ctx.act_quant = [&spec](const torch::Tensor& x, double calib_absmax) {
-              return algo::fake_quantize_activation(x, spec.act, algo::static_act_scale(calib_absmax, spec.act));
-            };
-          }
-          ctx.where = model::layer_prefix(w.index);
-          if (!ggml_target.empty()) {
-            ctx.ggml_types = exporter::layer_gguf_types(ggml_target, w.index, cfg.num_layers, cfg.num_heads, cfg.num_kv_heads,
-                                                        cfg.hidden_size, cfg.intermediate_size);
-          }
-          nlohmann::json row = {{"layer", w.index}};
-          for (const auto& t : transforms) {
-            const auto t0 = Clock::now();
-            row[t->name()] = t->apply(ctx, spec.grid);
-            row[t->name()]["seconds"] = seconds_since(t0);
-          }
-          transform_rows.push_back(row);
-          if (keep_fp) {
-            last = w;
-            return;
-          }
-          // The quantizer's statistics: the transformed inputs.
-          std::map<std::string, calib::InputStats> stats;
-          for (auto& [input, x] : ctx.inputs) {
-            auto& st = stats.emplace(input, calib::InputStats(x.size(-1), spec.calibration.fp64_hessian)).first->second;
-            st.add(x, model::layer_prefix(w.index) + calib::linears_reading(input).front());
-            x = torch::Tensor();  // release the activations before quantizing
-          }
-          // Every rank ran the transform on all samples (identical statistics): the linear layers
-          // are spread over the ranks.
-          std::vector<std::string> names;
-          for (const auto& s : model::block_linears()) names.push_back(s.name);
-          lq.run_spread(w, names, lq.owners(w, names), [&](const std::string& l) { return &stats.at(calib::input_of(l)); }, false);
-          last = w;
-        },
-        [&](int L, double secs) { write_layer(L, secs, &last); });
-    summary.transforms = transform_rows;
-  } else if (keep_fp) {
-    // Only the rotation: its output in full precision.
-    for (int L = 0; L < cfg.num_layers; ++L) {
-      const auto t0 = Clock::now();
-      model::LayerWeights w = model.load_layer(L);
-      write_layer(L, seconds_since(t0), &w);
-    }
+    stream = transforming_stream(model, samples, std::move(ts), owners);
   } else if (compute_stats || fp_stream) {
-    // Data-parallel: each rank streams its run of whole calibration batches (the batches one
-    // process would form), the stage's statistics are combined exactly, its linear layers spread.
-    calib_opt.batch = calib::calibration_batch(cfg, samples, calib_opt);
-    const auto [first, end] = dist::batch_shard(samples.size(0), calib_opt.batch, dist::rank(), dist::size());
-    const bool sequential = calib_opt.mode == "sequential";
-    calib::calibrate_layerwise(
-        model, samples.narrow(0, first, end - first), calib_opt,
-        [&](model::LayerWeights& w, const calib::StageStats& shard_stats) {
-          calib::StageStats stage = shard_stats;
-          const std::vector<int> owner = lq.owners(w, stage.linears);
-          std::map<std::string, std::set<int>> wanted_by;
-          for (size_t i = 0; i < stage.linears.size(); ++i) wanted_by[calib::input_of(stage.linears[i])].insert(owner[i]);
-          calib::combine_stats_across_ranks(stage.inputs, wanted_by, model::layer_prefix(w.index).substr(0, model::layer_prefix(w.index).size() - 1));
-          for (const auto& [input, stats] : stage.inputs) {
-            if (!writer) break;
-            std::vector<std::string> names;
-            for (const auto& l : calib::linears_reading(input)) names.push_back(model::layer_prefix(w.index) + l);
-            writer->add(names, input, stats);
-          }
-          lq.run_spread(w, stage.linears, owner, [&](const std::string& l) { return &stage.of(l); }, sequential);
-        },
-        [&](int L, double secs) { write_layer(L, secs, nullptr); });
-    if (writer) writer->commit();
+    stream = calibrating_stream(model, samples, calib_opt, writer.get(), owners);
   } else {
-    for (int L = 0; L < cfg.num_layers; ++L) {
-      const auto t0 = Clock::now();
-      model::LayerWeights w = model.load_layer(L);
-      // Layers sharing an input share one stored group: read it once per layer, not once per linear
-      // (and only by the ranks that quantize a layer reading it).
-      std::map<std::string, calib::InputStats> by_input;
-      auto stats_of = [&](const std::string& linear) -> const calib::InputStats* {
-        if (!reader) return nullptr;
-        const std::string input = calib::input_of(linear);
-        auto it = by_input.find(input);
-        if (it == by_input.end()) it = by_input.emplace(input, reader->read(model::layer_prefix(L) + linear)).first;
-        return &it->second;
-      };
-      std::vector<std::string> names;
-      for (const auto& s : model::block_linears()) names.push_back(s.name);
-      lq.run_spread(w, names, lq.owners(w, names), stats_of, false);
-      write_layer(L, seconds_since(t0), nullptr);
-    }
+    stream = stored_stats_stream(model, reader.get(), !keep_fp, owners);  // keep_fp here: only a rotation
   }
+  stream->run([&](LayerStage& s) { lq.run_spread(s.w, s.linears, s.owner, s.stats_of, s.everyone); },
+              [&](int L, const model::LayerWeights* w) { write_layer(L, w); });
+  summary.transforms = stream->transform_rows();
 
   summary.seconds = seconds_since(t_start);
   if (!out) {  // ranks other than 0 write nothing and report nothing
