@@ -7,11 +7,14 @@ namespace ptq::calib {
 namespace {
 
 // hi + lo += a + b exactly (TwoSum of the high parts, the error carried into the low part).
-// Elements are independent, so threads split the range.
-void add_pairs(double* hi, double* lo, const double* a_hi, const double* a_lo, int64_t n) {
+// Elements are independent, so threads split the range. T is float or double: a float term is
+// widened element by element (exact), so no fp64 copy of it is ever made (at Llama-2-7B's MLP
+// width that copy would be 1 GB).
+template <typename T>
+void add_pairs(double* hi, double* lo, const T* a_hi, const double* a_lo, int64_t n) {
   at::parallel_for(0, n, 1 << 14, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      const double x = a_hi[i];
+      const double x = static_cast<double>(a_hi[i]);
       const double s = hi[i] + x;
       const double bp = s - hi[i];
       const double err = (hi[i] - (s - bp)) + (x - bp);
@@ -45,6 +48,10 @@ ExactSum ExactSum::from_parts(torch::Tensor hi, torch::Tensor lo) {
 
 void ExactSum::add(const torch::Tensor& term) {
   if (term.sizes() != hi_.sizes()) fail("exact sum", "term shape differs from the sum's");
+  if (term.is_cpu() && term.is_contiguous() && term.scalar_type() == torch::kFloat32) {
+    add_pairs(hi_.data_ptr<double>(), lo_.data_ptr<double>(), term.data_ptr<float>(), nullptr, hi_.numel());
+    return;
+  }
   const auto t = term.to(torch::kFloat64).cpu().contiguous();  // fp32 -> fp64 is exact
   add_pairs(hi_.data_ptr<double>(), lo_.data_ptr<double>(), t.data_ptr<double>(), nullptr, hi_.numel());
 }

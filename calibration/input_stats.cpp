@@ -111,9 +111,38 @@ void InputStats::add(const torch::Tensor& x_in, const std::string& where) {
   count_ += n;
 }
 
+namespace {
+
+// The symmetric matrix from the upper triangle of hi + lo, each entry rounded once to fp64 and then
+// to T, written in place: no full-size temporaries (at Llama-2-7B's MLP width each one is 0.5-1 GB).
+// "+ T(0)" keeps the values of the former upper + upper.triu(1).t() exactly (a -0 becomes +0).
+template <typename T>
+void symmetric_from_upper(const double* hi, const double* lo, int64_t C, T* out) {
+  at::parallel_for(0, C, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      for (int64_t j = i; j < C; ++j) {
+        const T v = static_cast<T>(hi[i * C + j] + lo[i * C + j]) + T(0);
+        out[i * C + j] = v;
+        out[j * C + i] = v;
+      }
+    }
+  });
+}
+
+}  // namespace
+
 torch::Tensor InputStats::xtx() const {
-  const torch::Tensor upper = xtx_.value().to(fp64_ ? torch::kFloat64 : torch::kFloat32);
-  return upper + upper.triu(1).t();
+  const int64_t C = channels_;
+  const double* hi = xtx_.hi().data_ptr<double>();
+  const double* lo = xtx_.lo().data_ptr<double>();
+  if (fp64_) {
+    auto out = torch::empty({C, C}, torch::kFloat64);
+    symmetric_from_upper(hi, lo, C, out.data_ptr<double>());
+    return out;
+  }
+  auto out = torch::empty({C, C}, torch::kFloat32);
+  symmetric_from_upper(hi, lo, C, out.data_ptr<float>());
+  return out;
 }
 
 void InputStats::merge(const InputStats& o, const std::string& where) {
