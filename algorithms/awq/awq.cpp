@@ -5,12 +5,13 @@
 #include <limits>
 #include <numeric>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/common/algorithm.hpp"
 #include "algorithms/common/channel_scaling.hpp"
 #include "algorithms/rtn/rtn.hpp"
 #include "core/error.hpp"
 #include "export/gguf_type_plan.hpp"
+#include "ggml/ggml_rows.hpp"
+#include "ggml/ggml_types.hpp"
 
 namespace ptq::algo {
 
@@ -26,11 +27,10 @@ torch::Tensor fake_quant(const torch::Tensor& w, const IntGrid& grid, const AwqO
   const int64_t rows = x.size(0), n = x.size(1);
   // Rows that are not whole blocks: the GGUF export falls back to f16 for them (llama.cpp's rule),
   // close enough to full precision for the search.
-  if (n % ggml::block_size_of(t) != 0) return w;
+  if (n % ggml::type_traits(t).block_size != 0) return w;
   const std::vector<uint8_t> bytes = ggml::encode_rows(t, x.data_ptr<float>(), rows, n);
-  const size_t row_bytes = bytes.size() / static_cast<size_t>(rows);
   torch::Tensor y = torch::empty({rows, n});
-  for (int64_t r = 0; r < rows; ++r) ggml::decode_row(t, bytes.data() + r * row_bytes, y.data_ptr<float>() + r * n, n);
+  ggml::dequantize_row(t, bytes.data(), y.data_ptr<float>(), rows * n);
   return y.to(w.device());
 }
 
@@ -192,7 +192,7 @@ ClipSearch clip_search(const torch::Tensor& weight, const IntGrid& grid, const A
   torch::NoGradGuard no_grad;
   const int64_t O = weight.size(0), C = weight.size(1);
   // Clipping groups: the grid's groups, or a block type's blocks.
-  const int64_t gs = !opt.ggml_type.empty() ? ggml::block_size_of(ggml::block_type_by_name(opt.ggml_type))
+  const int64_t gs = !opt.ggml_type.empty() ? ggml::type_traits(ggml::block_type_by_name(opt.ggml_type)).block_size
                      : grid.group_size > 0  ? grid.group_size
                                             : C;
   const int64_t G = (C + gs - 1) / gs;

@@ -4,9 +4,10 @@
 // GPTQ reaches the block's first column, by the type's own quantizer run on that block's current
 // (already updated) weights; GPTQ then picks every code against exactly those scales. The result is
 // the GGUF bytes themselves, so the file holds exactly the weights GPTQ chose.
-// Types: every block type ggml::encode_rows writes: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (32-weight blocks)
-// and Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (256-weight super-blocks), and the non-uniform IQ4_NL (32) and
-// IQ4_XS (256), whose codes are the nearest of the 16 levels times the block's stored scale.
+// Types: those whose row in the type table (ggml/ggml_types.hpp) has a code range and set_codes:
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (32-weight blocks), Q2_K..Q6_K (256-weight super-blocks), and the
+// non-linear IQ4_NL (32) and IQ4_XS (256), whose codes pick one of the type's levels times the
+// block's stored scale.
 #pragma once
 #include <torch/torch.h>
 

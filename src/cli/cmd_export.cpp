@@ -6,11 +6,26 @@
 #include "cli/preflight.hpp"
 #include "core/error.hpp"
 #include "export/gguf_export.hpp"
+#include "export/gguf_type_plan.hpp"
 #include "export/hf_gptq_export.hpp"
 #include "mixed/gguf_target_export.hpp"
 #include "model/weight_source.hpp"
 
 namespace ptq::cli {
+
+namespace {
+
+// "uniform f32, f16, ..., or llama.cpp's mixes q2_k_s, ...", from the exporter's table.
+std::string gguf_type_choices() {
+  std::string uniform, mixes;
+  for (const std::string& n : exporter::gguf_type_names()) {
+    std::string& list = exporter::gguf_type_scheme(n).llama_mix ? mixes : uniform;
+    list += (list.empty() ? "" : ", ") + n;
+  }
+  return "uniform " + uniform + ", or llama.cpp's mixes " + mixes;
+}
+
+}  // namespace
 
 void add_export(CLI::App& app) {
   struct Args {
@@ -36,9 +51,7 @@ void add_export(CLI::App& app) {
                   "of 32): fail, or fp16 (kept dequantized in fp16 and listed as not quantized in the config)")
       ->capture_default_str();
   cmd->add_option("--type", args->opt.type,
-                  "Storage of the weight matrices (norms stay f32): uniform f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, "
-                  "q2_k, q3_k, q4_k, q5_k, q6_k, or llama.cpp's mixes q2_k_s, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, "
-                  "q5_k_s, q5_k_m")
+                  "Storage of the weight matrices (norms stay f32): " + gguf_type_choices())
       ->capture_default_str();
   cmd->add_option("--fallback", args->opt.fallback,
                   "Type (f16 or f32) for matrices whose rows are not whole blocks of their type, after llama.cpp's "

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <ostream>
 
-#include "io/gguf_types.hpp"
+#include "ggml/ggml_types.hpp"
 #include "model/resource_estimate.hpp"
 #include "model/weight_source.hpp"
 
@@ -27,12 +27,8 @@ double gguf_bits_per_weight(const std::string& type) {
   for (const char* mix : {"_s", "_m", "_l"}) {
     if (ends_with(base, mix) && base.find("_k") != std::string::npos) base = base.substr(0, base.size() - 2);
   }
-  for (char& c : base) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (uint32_t id = 0; id < 64; ++id) {
-    const auto t = io::ggml_type_traits(id);
-    if (t.name && base == t.name && t.block_size) return 8.0 * t.type_size / t.block_size;
-  }
-  return 16.0;
+  const ggml::GgmlTypeTraits* t = ggml::find_type(base);
+  return t ? ggml::bits_per_weight(*t) : 16.0;
 }
 
 void preflight_quantize(const pipeline::QuantizeSpec& spec, std::ostream& log) {

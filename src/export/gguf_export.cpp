@@ -3,17 +3,18 @@
 #include <filesystem>
 #include <map>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_gptq.hpp"
 #include "calibration/stats_store.hpp"
 #include "core/error.hpp"
-#include "model/online_rotation.hpp"
 #include "export/gguf_importance.hpp"
 #include "export/gguf_type_plan.hpp"
+#include "ggml/ggml_rows.hpp"
+#include "ggml/ggml_types.hpp"
 #include "io/gguf_model.hpp"
 #include "io/gguf_writer.hpp"
 #include "io/rotary_layout.hpp"
 #include "model/model_files.hpp"
+#include "model/online_rotation.hpp"
 #include "tokenizer/llama2c_tokenizer.hpp"
 #include "tokenizer/sentencepiece_tokenizer.hpp"
 #include "tokenizer/spm_gguf_vocab.hpp"
@@ -210,7 +211,7 @@ GgufExportResult export_gguf(const model::WeightSource& src, const std::string& 
       fail(opt.importance, "holds " + std::to_string(it->second.size()) + " importance values for " + p.gguf +
                                ", whose rows have " + std::to_string(n) + " weights: statistics of another model?");
     }
-    if (it != importance.end() && info.type != GgmlType::F16 && info.type != GgmlType::F32 && info.type != GgmlType::Q8_0) {
+    if (it != importance.end() && ggml::type_traits(info.type).quantize_importance) {
       imp = it->second.data();
       res.weighted.push_back(p.gguf);
     }

@@ -533,8 +533,7 @@ torch::Tensor GgufReader::load_f32(const std::string& name) const {
   const GgufTensorInfo& ti = tensor(name);
   if (!ggml_can_dequantize(ti.type)) {
     fail(path(), "tensor '" + name + "' has type " + ti.type_name +
-                     ", which ptq cannot convert to fp32 (supported: F32, F16, BF16, F64, I8, I16, "
-                     "I32, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)");
+                     ", which ptq cannot convert to fp32 (supported: " + ggml::readable_type_names() + ")");
   }
   torch::Tensor out = torch::empty(ti.shape(), torch::kFloat32);
   const int64_t row = ti.dims[0], rows = row == 0 ? 0 : ti.numel() / row;

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "core/error.hpp"
 #include "core/unknown_name.hpp"
 #include "export/gguf_type_plan.hpp"
+#include "ggml/ggml_rows.hpp"
+#include "ggml/ggml_types.hpp"
 #include "io/gguf_model.hpp"
 
 namespace ptq::mixed {
@@ -92,14 +93,14 @@ std::vector<std::string> parse_candidate_types(const std::string& csv) {
 std::vector<std::string> fitting_types(const std::vector<std::string>& candidates, int64_t row_length) {
   std::vector<std::string> out;
   for (const std::string& t : candidates) {
-    const auto tr = io::ggml_type_traits(type_id(t));
+    const auto tr = ggml::type_traits(type_id(t));
     if (row_length % tr.block_size == 0) out.push_back(t);
   }
   return out;
 }
 
 uint64_t matrix_bytes(const std::string& type, int64_t rows, int64_t row_length) {
-  const auto tr = io::ggml_type_traits(type_id(type));
+  const auto tr = ggml::type_traits(type_id(type));
   if (row_length % tr.block_size != 0) {
     throw Error("rows of " + std::to_string(row_length) + " weights are not whole " + type + " blocks");
   }

@@ -1,10 +1,10 @@
 #include "mixed/tensor_quantizer.hpp"
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_gptq.hpp"
 #include "algorithms/registry.hpp"
 #include "core/error.hpp"
 #include "export/gguf_type_plan.hpp"
+#include "ggml/ggml_rows.hpp"
 
 namespace ptq::mixed {
 
@@ -45,9 +45,7 @@ torch::Tensor quantize_dequantize(const std::string& type, const torch::Tensor& 
     bytes = ggml::encode_rows(t, W.data_ptr<float>(), rows, n, imp.defined() ? imp.data_ptr<float>() : nullptr);
   }
   torch::Tensor out = torch::empty({rows, n}, torch::kFloat32);
-  const size_t row_bytes = bytes.size() / static_cast<size_t>(rows);
-  float* dst = out.data_ptr<float>();
-  for (int64_t r = 0; r < rows; ++r) ggml::decode_row(t, bytes.data() + r * row_bytes, dst + r * n, n);
+  ggml::dequantize_row(t, bytes.data(), out.data_ptr<float>(), rows * n);
   return out;
 }
 

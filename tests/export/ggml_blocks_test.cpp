@@ -1,13 +1,15 @@
 // ggml's Q8_0 and Q4_0 blocks: hand-computed blocks, the error bounds of round-to-nearest, and the
-// dequantizer against the reader's independent one (io::ggml_dequantize_row).
+// block dequantizers as the GGUF reader reaches them through the type table.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <random>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "core/error.hpp"
+#include "ggml/ggml_blocks.hpp"
+#include "ggml/ggml_fp16.hpp"
+#include "ggml/ggml_rows.hpp"
 #include "io/gguf_types.hpp"
 
 using namespace ptq;

@@ -5,9 +5,10 @@
 // tr((W - Q) H (W - Q)^T) is well below round-to-nearest's on the same grid (the reason to run GPTQ).
 #include <catch2/catch.hpp>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_gptq.hpp"
 #include "core/error.hpp"
+#include "ggml/ggml_blocks.hpp"
+#include "ggml/ggml_rows.hpp"
 #include "io/gguf_types.hpp"
 
 using namespace ptq;

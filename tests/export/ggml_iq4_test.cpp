@@ -1,7 +1,7 @@
 // IQ4_NL and IQ4_XS, llama.cpp's 4-bit non-linear block types. Against llama.cpp's own code
 // (node-llama-cpp's libggml-base.so, run out of process by build/ggml_oracle): ptq's blocks equal
 // quantize_iq4_nl / quantize_iq4_xs byte for byte, with and without importance, on random rows and
-// on stories260K's weights, and ptq's dequantizers (blocks and GGUF reader) equal
+// on stories260K's weights, and ptq's dequantizers equal
 // dequantize_row_iq4_*. Without llama.cpp: the level search against a brute-force nearest level,
 // the export's type plan and fallbacks, GPTQ on the level grid against round-to-nearest on the same
 // grid. And llama.cpp's perplexity of exported IQ4 files equals ptq's evaluation of the same files.
@@ -13,15 +13,16 @@
 #include <fstream>
 #include <random>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "algorithms/ggml/ggml_gptq.hpp"
-#include "algorithms/ggml/ggml_iq4.hpp"
 #include "core/error.hpp"
 #include "eval/perplexity.hpp"
 #include "export/gguf_export.hpp"
 #include "export/gguf_importance.hpp"
 #include "export/gguf_type_plan.hpp"
 #include "export/node_client.hpp"
+#include "ggml/ggml_blocks.hpp"
+#include "ggml/ggml_iq4.hpp"
+#include "ggml/ggml_rows.hpp"
 #include "io/atomic_file.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_model.hpp"
@@ -112,11 +113,9 @@ void check_against_llamacpp(uint32_t type, const std::vector<float>& x, int64_t 
   CHECK(differ == 0);
   REQUIRE(run_oracle("dequantize " + name + " " + std::to_string(rows * n) + " " + out + " " + out + ".f32") == 0);
   const std::vector<float> a = read_binary<float>(out + ".f32");
-  std::vector<float> b(rows * n), c(rows * n);
-  ggml::decode_row(type, ours.data(), b.data(), rows * n);
-  io::ggml_dequantize_row(type, ours.data(), c.data(), rows * n);
+  std::vector<float> b(rows * n);
+  ggml::dequantize_row(type, ours.data(), b.data(), rows * n);
   CHECK(a == b);
-  CHECK(a == c);
 }
 
 torch::Tensor decode(uint32_t type, const std::vector<uint8_t>& bytes, int64_t rows, int64_t n) {
@@ -161,7 +160,7 @@ TEST_CASE("IQ4 blocks hold weights on their level grid exactly and refuse partia
   for (const uint32_t t : {kNL, kXS}) {
     const std::vector<uint8_t> bytes = ggml::encode_rows(t, x.data(), 1, 256);
     std::vector<float> y(256);
-    ggml::decode_row(t, bytes.data(), y.data(), 256);
+    ggml::dequantize_row(t, bytes.data(), y.data(), 256);
     for (int j = 0; j < 256; ++j) {
       INFO(io::ggml_type_name(t) << " weight " << j);
       CHECK(std::fabs(y[j] - x[j]) <= 1e-3f * std::fabs(x[j]) + 1e-6f);  // fp16 scales

@@ -1,7 +1,7 @@
 // ptq's Q4_1/Q5_0/Q5_1 and k-quant blocks without an external oracle (ggml_kquants_oracle_test
 // compares them with llama.cpp's library): blocks worked out by hand, the error of each type on
 // Gaussian weights against a named bound, more bits never worse, importance lowering the weighted
-// error where it is large, and the dequantizers against the GGUF reader's independent ones.
+// error where it is large.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,31 +9,26 @@
 #include <map>
 #include <random>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
-#include "algorithms/ggml/ggml_blocks_q4q5.hpp"
-#include "algorithms/ggml/ggml_kquants.hpp"
-#include "algorithms/ggml/ggml_scale_search.hpp"
 #include "core/error.hpp"
+#include "ggml/ggml_blocks.hpp"
+#include "ggml/ggml_blocks_q4q5.hpp"
+#include "ggml/ggml_kquants.hpp"
+#include "ggml/ggml_rows.hpp"
+#include "ggml/ggml_scale_search.hpp"
 #include "io/gguf_types.hpp"
+#include "support/gaussian.hpp"
 
 using namespace ptq;
 using io::GgmlType;
+using test::gaussian;
 
 namespace {
-
-std::vector<float> gaussian(int64_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  std::vector<float> x(n);
-  for (float& v : x) v = g(rng);
-  return x;
-}
 
 std::vector<float> round_trip(GgmlType t, const std::vector<float>& x, int64_t rows, const float* imp = nullptr) {
   const int64_t n = static_cast<int64_t>(x.size()) / rows;
   const std::vector<uint8_t> q = ggml::encode_rows(static_cast<uint32_t>(t), x.data(), rows, n, imp);
   std::vector<float> y(x.size());
-  ggml::decode_row(static_cast<uint32_t>(t), q.data(), y.data(), static_cast<int64_t>(x.size()));
+  ggml::dequantize_row(static_cast<uint32_t>(t), q.data(), y.data(), static_cast<int64_t>(x.size()));
   return y;
 }
 
@@ -144,18 +139,5 @@ TEST_CASE("importance-weighted quantizers lower the importance-weighted error", 
     const double weighted = relative_rmse(x, round_trip(t, x, rows, imp.data()), imp);
     INFO(io::ggml_type_name(static_cast<uint32_t>(t)) << ": weighted error " << plain << " (reference) -> " << weighted);
     CHECK(weighted < plain);
-  }
-}
-
-TEST_CASE("ptq's block dequantizers equal the GGUF reader's", "[export][ggml]") {
-  const int64_t rows = 4, n = 512;
-  const std::vector<float> x = gaussian(rows * n, 13);
-  for (GgmlType t : {GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
-    INFO(io::ggml_type_name(static_cast<uint32_t>(t)));
-    const std::vector<uint8_t> q = ggml::encode_rows(static_cast<uint32_t>(t), x.data(), rows, n);
-    std::vector<float> a(x.size()), b(x.size());
-    ggml::decode_row(static_cast<uint32_t>(t), q.data(), a.data(), rows * n);
-    io::ggml_dequantize_row(static_cast<uint32_t>(t), q.data(), b.data(), rows * n);
-    CHECK(a == b);
   }
 }

@@ -5,11 +5,13 @@
 
 #include <filesystem>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "core/error.hpp"
 #include "export/export_test_util.hpp"
 #include "export/gguf_export.hpp"
+#include "ggml/ggml_blocks.hpp"
+#include "ggml/ggml_rows.hpp"
 #include "io/atomic_file.hpp"
+#include "io/byte_builder.hpp"
 #include "io/gguf.hpp"
 #include "io/gguf_model.hpp"
 #include "io/llama2c.hpp"
@@ -17,7 +19,6 @@
 #include "model/decoder.hpp"
 #include "model/hf_export.hpp"
 #include "model/weight_source.hpp"
-#include "io/byte_builder.hpp"
 #include "support/shared_data.hpp"
 #include "tokenizer/spm_gguf_vocab.hpp"
 #include "tokenizer/tokenizer.hpp"

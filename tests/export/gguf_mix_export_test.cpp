@@ -8,12 +8,13 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
 #include "core/error.hpp"
 #include "export/export_test_util.hpp"
 #include "export/gguf_export.hpp"
 #include "export/gguf_importance.hpp"
 #include "export/gguf_type_plan.hpp"
+#include "ggml/ggml_blocks.hpp"
+#include "ggml/ggml_rows.hpp"
 #include "io/gguf.hpp"
 #include "io/llama2c.hpp"
 #include "support/shared_data.hpp"

@@ -1,15 +1,15 @@
 // The float operations below are those of ggml-quants.c in the same order (the files are compared
 // with llama.cpp's byte for byte), so no FMA contraction.
 #pragma GCC optimize("fp-contract=off")
-#include "algorithms/ggml/ggml_iq4.hpp"
+#include "ggml/ggml_iq4.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
-#include "algorithms/ggml/ggml_scale_search.hpp"
-#include "io/gguf_types.hpp"
+#include "ggml/ggml_fp16.hpp"
+#include "ggml/ggml_scale_search.hpp"
+#include "ggml/ggml_types.hpp"
 
 namespace ptq::ggml {
 
@@ -158,10 +158,13 @@ void quantize_row_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n, const float*
   }
 }
 
+void quantize_row_iq4_nl_ref(const float* x, BlockIQ4_NL* y, int64_t n) { quantize_row_iq4_nl(x, y, n, nullptr); }
+void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n) { quantize_row_iq4_xs(x, y, n, nullptr); }
+
 void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n) {
   check_block_row(n, kQK4_NL, "IQ4_NL");
   for (int64_t b = 0; b < n / kQK4_NL; ++b, y += kQK4_NL) {
-    const float d = io::fp16_to_f32(x[b].d);
+    const float d = fp16_to_f32(x[b].d);
     for (int j = 0; j < kQK4_NL / 2; ++j) {
       y[j] = d * static_cast<float>(kValuesIQ4NL[x[b].qs[j] & 0xF]);
       y[j + kQK4_NL / 2] = d * static_cast<float>(kValuesIQ4NL[x[b].qs[j] >> 4]);
@@ -172,7 +175,7 @@ void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n) {
 void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n) {
   check_block_row(n, kQK_IQ4_XS, "IQ4_XS");
   for (int64_t b = 0; b < n / kQK_IQ4_XS; ++b) {
-    const float d = io::fp16_to_f32(x[b].d);
+    const float d = fp16_to_f32(x[b].d);
     for (int ib = 0; ib < kQK_IQ4_XS / kSub; ++ib, y += kSub) {
       const float dl = d * static_cast<float>(xs_scale(x[b], ib));
       const uint8_t* qs = x[b].qs + ib * (kSub / 2);

@@ -1,13 +1,15 @@
 // Bit-exactness with llama.cpp needs every a*b+c rounded twice, as ggml-base (built without FMA) does.
 #pragma GCC optimize("fp-contract=off")
-#include "algorithms/ggml/ggml_blocks_q4q5.hpp"
+#include "ggml/ggml_blocks_q4q5.hpp"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
-#include "algorithms/ggml/ggml_scale_search.hpp"
-#include "io/gguf_types.hpp"
+#include "ggml/ggml_fp16.hpp"
+#include "ggml/ggml_scale_search.hpp"
+#include "ggml/ggml_types.hpp"
 
 namespace ptq::ggml {
 
@@ -124,7 +126,7 @@ void quantize_row_q5_1(const float* x, BlockQ5_1* y, int64_t n) {
 void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t n) {
   check_block_row(n, kQK4_1, "Q4_1");
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const float d = io::fp16_to_f32(x[b].d), m = io::fp16_to_f32(x[b].m);
+    const float d = fp16_to_f32(x[b].d), m = fp16_to_f32(x[b].m);
     float* out = y + b * kQK;
     for (int j = 0; j < kHalf; ++j) {
       out[j] = (x[b].qs[j] & 0x0F) * d + m;
@@ -136,7 +138,7 @@ void dequantize_row_q4_1(const BlockQ4_1* x, float* y, int64_t n) {
 void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
   check_block_row(n, kQK5_0, "Q5_0");
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const float d = io::fp16_to_f32(x[b].d);
+    const float d = fp16_to_f32(x[b].d);
     int q[kQK];
     unpack5(x[b], q);
     for (int j = 0; j < kQK; ++j) y[b * kQK + j] = (q[j] - 16) * d;
@@ -146,7 +148,7 @@ void dequantize_row_q5_0(const BlockQ5_0* x, float* y, int64_t n) {
 void dequantize_row_q5_1(const BlockQ5_1* x, float* y, int64_t n) {
   check_block_row(n, kQK5_1, "Q5_1");
   for (int64_t b = 0; b < n / kQK; ++b) {
-    const float d = io::fp16_to_f32(x[b].d), m = io::fp16_to_f32(x[b].m);
+    const float d = fp16_to_f32(x[b].d), m = fp16_to_f32(x[b].m);
     int q[kQK];
     unpack5(x[b], q);
     for (int j = 0; j < kQK; ++j) y[b * kQK + j] = q[j] * d + m;
@@ -218,5 +220,9 @@ void quantize_row_q5_1_weighted(const float* x, BlockQ5_1* y, int64_t n, const f
   check_block_row(n, kQK5_1, "Q5_1");
   affine_weighted<BlockQ5_1, 31>(x, y, n, importance);
 }
+
+void set_codes_q4_1(BlockQ4_1& b, const uint8_t* L) { pack4(L, b); }
+void set_codes_q5_0(BlockQ5_0& b, const uint8_t* L) { pack5(L, b); }
+void set_codes_q5_1(BlockQ5_1& b, const uint8_t* L) { pack5(L, b); }
 
 }  // namespace ptq::ggml

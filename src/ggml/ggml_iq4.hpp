@@ -42,6 +42,9 @@ int iq4_nearest_level(float x);
 // (weights importance * sqrt(sigma2 + x^2), sigma2 twice the block's mean square).
 void quantize_row_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n, const float* importance);
 void quantize_row_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n, const float* importance);
+// Without importance (llama.cpp's quantize_row_iq4_nl_ref / _xs_ref).
+void quantize_row_iq4_nl_ref(const float* x, BlockIQ4_NL* y, int64_t n);
+void quantize_row_iq4_xs_ref(const float* x, BlockIQ4_XS* y, int64_t n);
 
 void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n);
 void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n);

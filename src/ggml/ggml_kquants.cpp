@@ -1,14 +1,14 @@
 // Bit-exactness with llama.cpp needs every a*b+c rounded twice, as ggml-base (built without FMA) does.
 #pragma GCC optimize("fp-contract=off")
-#include "algorithms/ggml/ggml_kquants.hpp"
+#include "ggml/ggml_kquants.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
-#include "algorithms/ggml/ggml_scale_search.hpp"
-#include "io/gguf_types.hpp"
+#include "ggml/ggml_fp16.hpp"
+#include "ggml/ggml_scale_search.hpp"
+#include "ggml/ggml_types.hpp"
 
 namespace ptq::ggml {
 
@@ -16,7 +16,7 @@ namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;
 
-float half(uint16_t h) { return io::fp16_to_f32(h); }
+float half(uint16_t h) { return fp16_to_f32(h); }
 
 float super_block_sigma2(const float* x, float factor) {
   float sum_x2 = 0;

@@ -1,6 +1,6 @@
 // Bit-exactness with llama.cpp needs every a*b+c rounded twice, as ggml-base (built without FMA) does.
 #pragma GCC optimize("fp-contract=off")
-#include "algorithms/ggml/ggml_scale_search.hpp"
+#include "ggml/ggml_scale_search.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -7,7 +7,7 @@
 #pragma once
 #include <cstdint>
 
-#include "algorithms/ggml/ggml_blocks.hpp"
+#include "ggml/ggml_blocks.hpp"
 
 namespace ptq::ggml {
 
@@ -56,5 +56,11 @@ void quantize_row_q4_0_weighted(const float* x, BlockQ4_0* y, int64_t n, const f
 void quantize_row_q4_1_weighted(const float* x, BlockQ4_1* y, int64_t n, const float* importance);
 void quantize_row_q5_0_weighted(const float* x, BlockQ5_0* y, int64_t n, const float* importance);
 void quantize_row_q5_1_weighted(const float* x, BlockQ5_1* y, int64_t n, const float* importance);
+
+// Replace a block's codes (L[j] in [0, 15] for Q4_1, [0, 31] for the Q5 types), keeping its scale
+// and min: GPTQ on the block grid picks the codes itself.
+void set_codes_q4_1(BlockQ4_1& b, const uint8_t* L);
+void set_codes_q5_0(BlockQ5_0& b, const uint8_t* L);
+void set_codes_q5_1(BlockQ5_1& b, const uint8_t* L);
 
 }  // namespace ptq::ggml
