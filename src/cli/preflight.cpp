@@ -37,6 +37,7 @@ void preflight_quantize(const pipeline::QuantizeSpec& spec, std::ostream& log) {
   q.samples = spec.calib.path.empty() ? 0 : spec.sampling.n_samples;
   q.seqlen = spec.sampling.seqlen;
   q.sequential = spec.calibration.mode == "sequential";
+  q.true_sequential = spec.calibration.true_sequential;
   q.fp64_hessian = spec.calibration.fp64_hessian;
   q.gptq = spec.algorithm == "gptq" || spec.algorithm == "gptaq";
   const int g = spec.grid.group_size;

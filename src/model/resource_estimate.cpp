@@ -60,7 +60,7 @@ int64_t head_params(const ModelConfig& cfg) { return cfg.tie_word_embeddings ? 0
 Estimate estimate_quantize(const ModelConfig& cfg, const QuantizeShape& q) {
   const uint64_t D = cfg.hidden_size, F = cfg.intermediate_size, L = cfg.num_layers;
   const uint64_t tokens = uint64_t(q.samples) * uint64_t(q.seqlen);
-  const uint64_t stat = q.fp64_hessian ? 8 : 4;
+  const uint64_t stat = q.fp64_hessian ? 8 : 4, M = std::max(D, F);
   Estimate e;
   e.what = "quantize";
   e.memory_parts = {
@@ -68,8 +68,14 @@ Estimate estimate_quantize(const ModelConfig& cfg, const QuantizeShape& q) {
       {"one layer, FP and quantized (fp32)", 2 * uint64_t(layer_params(cfg)) * kFloat},
       {"hidden states in and out (fp32)", (q.sequential ? 3 : 2) * tokens * D * kFloat},
       // q/k/v share one input, gate/up another; o_proj reads the attention output, down_proj the MLP's.
-      {"input statistics of one layer", q.samples > 0 ? (3 * D * D + F * F) * stat : 0},
-      {"algorithm working copies", q.gptq ? 3 * std::max(D, F) * std::max(D, F) * kFloat : 2 * D * F * kFloat},
+      // Each input's x^T x is a double-double sum (two fp64, calibration/exact_sum.hpp); true-sequential
+      // calibration holds one stage's input at a time, the others all four; plus one batch's product.
+      {"input statistics (double-double sums, one batch's product)",
+       q.samples > 0 ? (q.sequential && q.true_sequential ? M * M : 3 * D * D + F * F) * 16 + M * M * stat : 0},
+      // GPTQ: the Hessian, its inverse and a working copy; every algorithm: the fp32 Hessian the
+      // report's output error reads (and its scaled copy) when there are statistics.
+      {"algorithm working copies",
+       (q.gptq ? 3 * M * M * kFloat : 2 * D * F * kFloat) + (q.samples > 0 && !q.gptq ? 2 * M * M * kFloat : 0)},
       {"activations of one batch", uint64_t(q.activation_budget)},
   };
   e.disk = uint64_t(double(L * layer_params(cfg)) * q.bits_per_weight / 8) +

@@ -36,6 +36,7 @@ int64_t head_params(const ModelConfig& cfg);  // 0 when tied to the embedding
 struct QuantizeShape {
   int64_t samples = 128, seqlen = 2048;
   bool sequential = true;         // calibration runs each layer twice (FP inputs, then quantized)
+  bool true_sequential = true;    // sequential only: one stage's inputs accumulated at a time
   bool fp64_hessian = false;
   bool gptq = true;               // Hessian-based algorithm (working copies of the largest Hessian)
   double bits_per_weight = 4.25;  // of the output (codes, scales, zeros)
